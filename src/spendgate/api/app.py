@@ -1,0 +1,96 @@
+"""The management app: health, the request log and (later) analytics, keys, budgets.
+
+A thin shell: handlers validate input, call the store or a library function,
+and shape the answer. No SQL here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from spendgate import __version__
+from spendgate.api.errors import ApiError
+from spendgate.api.requests import router as requests_router
+from spendgate.storage import StorageError
+
+if TYPE_CHECKING:
+    from spendgate.app import Gateway
+
+
+def create_management_app(gateway: Gateway) -> FastAPI:
+    """The FastAPI app for everything that is not ``/v1/*`` proxy traffic."""
+    app = FastAPI(
+        title="spendgate",
+        version=__version__,
+        description=(
+            "Management and analytics API of spendgate, a gateway that records, prices and "
+            "budgets every Anthropic API call. The dashboard reads exactly this API."
+        ),
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.gateway = gateway
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        error = ApiError(422, "invalid_request", "; ".join(problems))
+        return JSONResponse(error.body(), status_code=422)
+
+    @app.exception_handler(StorageError)
+    async def _storage(_request: Request, exc: StorageError) -> JSONResponse:
+        error = ApiError(503, "database_unavailable", str(exc))
+        return JSONResponse(error.body(), status_code=503)
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, Any]:
+        """Liveness and recording health: queue depth, spooled and lost records, database status."""
+        return health_report(gateway)
+
+    app.include_router(requests_router)
+    return app
+
+
+def health_report(gateway: Gateway) -> dict[str, Any]:
+    """What ``GET /health`` answers (never a secret)."""
+    settings = gateway.settings
+    database = {"ok": False, "error": "not started"}
+    if gateway.store is not None:
+        try:
+            gateway.store.ping()
+            database = {"ok": True, "error": None}
+        except Exception as exc:  # health reports the failure, it does not raise it
+            database = {"ok": False, "error": f"{type(exc).__name__}"}
+    recorder: dict[str, Any] = {}
+    if gateway.recorder is not None:
+        stats = gateway.recorder.stats()
+        recorder = {
+            "queue_depth": stats.queue_depth,
+            "written": stats.written,
+            "spooled": stats.spooled_pending,
+            "lost": stats.lost,
+            "writer_database_ok": stats.database_ok,
+            "last_error": stats.last_error,
+        }
+    ok = gateway.started and database["ok"]
+    return {
+        "status": "ok" if ok else "degraded",
+        "version": __version__,
+        "upstream_url": settings.upstream_url,
+        "server_key_loaded": settings.anthropic_api_key is not None,
+        "database": {**database, "url": settings.public_summary()["database"]},
+        "recording": recorder,
+        "price_book_version": gateway.book.version,
+    }

@@ -1,0 +1,147 @@
+"""``create_app(settings)``: the gateway as one ASGI application.
+
+``/v1/*`` goes to the lean proxy handler (no framework on the hot path);
+everything else (``/health``, ``/api/*``, the dashboard) to the management app.
+The lifespan owns the upstream HTTP client, the store and the recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from spendgate import __version__
+from spendgate.pricing import PriceBook, apply_cost
+from spendgate.proxy.auth import Authenticator
+from spendgate.proxy.forward import Proxy, Receive, Scope, Send
+from spendgate.recording.writer import Recorder
+from spendgate.settings import Settings
+from spendgate.storage import Store
+
+log = logging.getLogger("spendgate")
+
+# Anthropic Admin API paths are served by spendgate itself (analytics), not forwarded.
+_LOCAL_V1_PREFIXES = ("/v1/organizations/",)
+
+
+@dataclass
+class Gateway:
+    """Everything a running gateway holds. Built by :func:`create_app`, started by the lifespan."""
+
+    settings: Settings
+    book: PriceBook
+    proxy: Proxy
+    store: Store | None = None
+    recorder: Recorder | None = None
+    started: bool = False
+    management: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            if path.startswith("/v1/") and not path.startswith(_LOCAL_V1_PREFIXES):
+                await self.proxy(scope, receive, send)
+                return
+            if path == "/" and scope["method"] == "HEAD":
+                # Claude Code probes the base URL before its first request.
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await self.management(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            await self.management(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # reported to the server, which exits
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        """Open the database (migrating it), start the recorder and the upstream client."""
+        settings = self.settings
+        self.store = await asyncio.to_thread(Store.open, settings.effective_database_url)
+        self.recorder = Recorder(
+            self.store,
+            spool_dir=settings.effective_spool_dir,
+            pricer=lambda record: apply_cost(self.book, record),
+            queue_size=settings.queue_size,
+            batch_size=settings.batch_size,
+            flush_interval=settings.flush_interval,
+        )
+        await self.recorder.start()
+        self.proxy.submit = self.recorder.submit
+        connector = aiohttp.TCPConnector(
+            limit=settings.upstream_pool_size,
+            limit_per_host=settings.upstream_pool_size,
+            keepalive_timeout=60,
+            enable_cleanup_closed=True,
+        )
+        self.proxy.session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, trust_env=False
+        )
+        self.started = True
+        log.info(
+            "spendgate %s ready: upstream %s, database %s",
+            __version__,
+            settings.upstream_url,
+            settings.public_summary()["database"],
+        )
+
+    async def shutdown(self) -> None:
+        """Close the upstream client, drain the recorder, close the database."""
+        if self.proxy.session is not None:
+            await self.proxy.session.close()
+            self.proxy.session = None
+        if self.recorder is not None:
+            await self.recorder.stop()
+        if self.store is not None:
+            self.store.close()
+        self.started = False
+
+
+def _drop(record: Any) -> None:
+    log.error("call record %s arrived before the recorder started; counted lost", record.id)
+
+
+def create_app(settings: Settings | None = None) -> Gateway:
+    """Build the gateway for ``settings`` (nothing starts until the ASGI lifespan runs)."""
+    settings = settings or Settings()
+    server_key = (
+        settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+    )
+    authenticator = Authenticator(
+        server_key=server_key,
+        server_key_usable=settings.server_key_usable,
+        allow_client_credentials=settings.allow_client_credentials,
+    )
+    proxy = Proxy(
+        upstream_url=settings.upstream_url,
+        authenticator=authenticator,
+        submit=_drop,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+    )
+    gateway = Gateway(settings=settings, book=PriceBook.load(settings.price_files), proxy=proxy)
+    from spendgate.api.app import create_management_app
+
+    gateway.management = create_management_app(gateway)
+    return gateway

@@ -1,0 +1,67 @@
+"""Errors the gateway itself answers on proxy routes, in Anthropic's own shape.
+
+Upstream errors are never built here: they pass through byte-for-byte.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from spendgate.records import new_id
+
+Send = Any
+
+
+class Refused(Exception):
+    """The gateway refuses a call before forwarding it (budget, rate limit)."""
+
+    def __init__(
+        self,
+        status: int,
+        error_type: str,
+        message: str,
+        *,
+        reason: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.reason = reason
+        self.headers = headers or []
+
+
+def error_body(error_type: str, message: str) -> tuple[bytes, str]:
+    """Anthropic's error JSON and the request id it carries."""
+    request_id = "req_sg_" + new_id().replace("-", "")
+    body = {
+        "type": "error",
+        "error": {"type": error_type, "message": message},
+        "request_id": request_id,
+    }
+    return orjson.dumps(body), request_id
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    error_type: str,
+    message: str,
+    *,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> str:
+    """Answer with an Anthropic-shaped error; returns the request id used."""
+    body, request_id = error_body(error_type, message)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"request-id", request_id.encode()),
+        (b"x-spendgate-error", b"1"),
+        *(extra_headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return request_id

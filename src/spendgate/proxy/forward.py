@@ -1,0 +1,393 @@
+"""The hot path: forward one call to Anthropic as a plain ASGI handler.
+
+Bytes are relayed as they arrive, one ``send()`` per upstream chunk; nothing is
+re-serialised. The capture reads usage from the same bytes on the side, and
+the finished record is handed to the recorder, which writes it later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import orjson
+
+from spendgate.proxy.auth import OUR_HEADERS, Authenticator, AuthError, Resolved
+from spendgate.proxy.capture import Captured, JsonCapture, SseCapture
+from spendgate.proxy.errors import Refused, send_error
+from spendgate.records import CallRecord, utcnow
+from spendgate.usage import Usage
+
+log = logging.getLogger("spendgate.proxy")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Calls Anthropic bills by usage. Everything else is recorded as traffic at $0.
+BILLABLE = frozenset({"/v1/messages", "/v1/complete"})
+# Request bodies read whole so model, stream and max_tokens are known before forwarding.
+READ_BODY = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/complete"})
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+    }
+)
+_CREDENTIAL_HEADERS = frozenset({b"x-api-key", b"authorization"})
+_READABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
+# Bodies with a known length up to this size are read in one go and sent in one message.
+_SMALL_BODY = 256 * 1024
+
+
+class ClientGone(Exception):
+    """The client closed its connection while we were answering."""
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What the request body says, read without changing it."""
+
+    model: str | None = None
+    stream: bool = False
+    max_tokens: int | None = None
+    body: bytes | None = None
+
+
+def read_request_info(body: bytes) -> RequestInfo:
+    """Model, stream flag and max_tokens of a Messages body; blanks when it is not JSON."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return RequestInfo(body=body)
+    if not isinstance(doc, dict):
+        return RequestInfo(body=body)
+    model = doc.get("model")
+    max_tokens = doc.get("max_tokens")
+    return RequestInfo(
+        model=model if isinstance(model, str) else None,
+        stream=doc.get("stream") is True,
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        body=body,
+    )
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body."""
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
+async def stream_body(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body as it arrives (uploads are never held in memory)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body"):
+            return
+
+
+def _filter_accept_encoding(value: bytes) -> bytes:
+    # Usage must be readable from the response; keep only encodings we can decode.
+    kept = [
+        part
+        for part in value.decode("latin-1").split(",")
+        if part.split(";")[0].strip().lower() in _READABLE_ENCODINGS
+    ]
+    return ",".join(kept).strip().encode("latin-1") or b"identity"
+
+
+def upstream_headers(
+    headers: list[tuple[bytes, bytes]], resolved: Resolved, *, billable: bool
+) -> list[tuple[str, str]]:
+    """Client headers minus hop-by-hop and ours, with the upstream credential in place."""
+    replace_auth = resolved.upstream_auth is not None
+    out: list[tuple[str, str]] = []
+    for name, value in headers:
+        if name in HOP_BY_HOP or name in OUR_HEADERS:
+            continue
+        if replace_auth and name in _CREDENTIAL_HEADERS:
+            continue
+        if billable and name == b"accept-encoding":
+            out.append(("accept-encoding", _filter_accept_encoding(value).decode("latin-1")))
+            continue
+        out.append((name.decode("latin-1"), value.decode("latin-1")))
+    if resolved.upstream_auth:
+        out.extend((n.decode("latin-1"), v.decode("latin-1")) for n, v in resolved.upstream_auth)
+    return out
+
+
+def _response_headers(resp: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+    return [(n.lower(), v) for n, v in resp.raw_headers if n.lower() not in HOP_BY_HOP]
+
+
+Hook = Callable[[Resolved, RequestInfo, str], Awaitable[Any]]
+Settle = Callable[[Any, CallRecord], Awaitable[None]]
+
+
+class Proxy:
+    """Forwards ``/v1/*`` to the upstream and records each call."""
+
+    def __init__(
+        self,
+        *,
+        upstream_url: str,
+        authenticator: Authenticator,
+        submit: Callable[[CallRecord], None],
+        connect_timeout: float = 10.0,
+        read_timeout: float = 900.0,
+    ) -> None:
+        self.upstream_url = upstream_url
+        self.authenticator = authenticator
+        self.submit = submit
+        self.session: aiohttp.ClientSession | None = None
+        self.timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_read=read_timeout
+        )
+        # Budget reservation (keys/budgets) plugs in here: reserve before
+        # forwarding, settle with the finished record.
+        self.reserve: Hook | None = None
+        self.settle: Settle | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        record = CallRecord(created_at=utcnow(), method=scope["method"], endpoint=scope["path"])
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        record.user_agent = _header(headers, b"user-agent")
+        try:
+            await self._handle(scope, receive, send, record, started)
+        except ClientGone:
+            record.complete = False
+            record.error_type = record.error_type or "client_disconnected"
+        finally:
+            if record.status_code is not None:
+                self._finish(record, started)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, record: CallRecord, started: float
+    ) -> None:
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        path: str = scope["path"]
+        try:
+            resolved = await self.authenticator.resolve(headers)
+        except AuthError as exc:
+            await send_error(send, exc.status, exc.error_type, str(exc))
+            return
+        record.attribution = resolved.attribution
+        billable = path in BILLABLE and record.method == "POST"
+        info = RequestInfo()
+        if record.method == "POST" and path in READ_BODY:
+            info = read_request_info(await read_body(receive))
+        record.model_requested = info.model
+        record.stream = info.stream
+        record.billable = billable
+        reservation = None
+        if self.reserve is not None and billable:
+            try:
+                reservation = await self.reserve(resolved, info, path)
+            except Refused as refusal:
+                await send_error(
+                    send,
+                    refusal.status,
+                    refusal.error_type,
+                    refusal.message,
+                    extra_headers=refusal.headers,
+                )
+                record.status_code = refusal.status
+                record.error_type = refusal.reason
+                record.error_message = refusal.message
+                record.billable = False
+                return
+        try:
+            await self._forward(scope, receive, send, record, resolved, info)
+        finally:
+            if self.settle is not None and reservation is not None:
+                await self.settle(reservation, record)
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        record: CallRecord,
+        resolved: Resolved,
+        info: RequestInfo,
+    ) -> None:
+        assert self.session is not None, "proxy used before the app started"
+        query = scope.get("query_string", b"")
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        url = self.upstream_url + raw_path.decode("latin-1")
+        if query:
+            url += "?" + query.decode("latin-1")
+        data: Any = info.body if info.body is not None else None
+        if data is None and scope["method"] not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            data = stream_body(receive)
+        try:
+            resp = await self.session.request(
+                scope["method"],
+                url,
+                headers=upstream_headers(scope["headers"], resolved, billable=record.billable),
+                data=data,
+                allow_redirects=False,
+                timeout=self.timeout,
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                auto_decompress=False,
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            await self._upstream_failed(send, record, 504, "timeout_error", "timed out")
+            return
+        except aiohttp.ClientError as exc:
+            await self._upstream_failed(send, record, 502, "api_error", f"unreachable ({exc})")
+            return
+        try:
+            await self._relay(resp, send, record)
+        finally:
+            resp.release()
+
+    async def _upstream_failed(
+        self, send: Send, record: CallRecord, status: int, error_type: str, what: str
+    ) -> None:
+        message = (
+            f"spendgate: upstream {self.upstream_url} {what}. Check that SPENDGATE_UPSTREAM_URL "
+            "is right and reachable from the gateway, or raise SPENDGATE_CONNECT_TIMEOUT / "
+            "SPENDGATE_READ_TIMEOUT"
+        )
+        record.request_id = await send_error(send, status, error_type, message)
+        record.status_code = status
+        record.error_type = "upstream_timeout" if status == 504 else "upstream_unreachable"
+        record.error_message = message
+        record.complete = False
+        record.billable = False
+
+    async def _relay(self, resp: aiohttp.ClientResponse, send: Send, record: CallRecord) -> None:
+        record.status_code = resp.status
+        record.request_id = resp.headers.get("request-id")
+        content_type = resp.headers.get("content-type", "")
+        encoding = resp.headers.get("content-encoding")
+        is_sse = content_type.startswith("text/event-stream")
+        record.stream = record.stream or is_sse
+        capture: SseCapture | JsonCapture | None = None
+        if (record.billable or resp.status >= 400) and (
+            encoding or "identity"
+        ) in _READABLE_ENCODINGS:
+            capture = SseCapture(encoding) if is_sse else JsonCapture(encoding)
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": resp.status,
+                    "headers": _response_headers(resp),
+                }
+            )
+        except OSError as exc:
+            raise ClientGone from exc
+        try:
+            await self._relay_body(resp, send, record, capture)
+        finally:
+            if capture is not None:
+                self._apply_capture(record, capture.result(), is_sse)
+            if resp.status >= 400:
+                record.billable = False
+
+    async def _relay_body(
+        self,
+        resp: aiohttp.ClientResponse,
+        send: Send,
+        record: CallRecord,
+        capture: SseCapture | JsonCapture | None,
+    ) -> None:
+        length = resp.content_length
+        try:
+            if length is not None and length <= _SMALL_BODY:
+                body = await resp.read()
+                self._mark_first_byte(record)
+                if capture is not None:
+                    capture.feed(body)
+                await _send_body(send, body, more=False)
+                return
+            async for chunk in resp.content.iter_any():
+                if record.first_byte_at is None:
+                    self._mark_first_byte(record)
+                if capture is not None:
+                    capture.feed(chunk)
+                await _send_body(send, chunk, more=True)
+        except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            record.complete = False
+            record.error_type = (
+                "upstream_timeout" if isinstance(exc, TimeoutError) else "upstream_reset"
+            )
+            record.error_message = f"{type(exc).__name__}: {exc}"[:500]
+            # Headers are gone already: end the client's response abruptly, as
+            # the upstream did, so the client sees a broken stream, not success.
+            raise ClientGone from exc
+        await _send_body(send, b"", more=False)
+
+    @staticmethod
+    def _mark_first_byte(record: CallRecord) -> None:
+        record.first_byte_at = utcnow()
+
+    @staticmethod
+    def _apply_capture(record: CallRecord, captured: Captured, is_sse: bool) -> None:
+        record.usage = Usage.from_raw(captured.usage)
+        record.model = captured.model or record.model_requested
+        record.message_id = captured.message_id
+        record.stop_reason = captured.stop_reason
+        if captured.error_type:
+            record.error_type = captured.error_type
+            record.error_message = captured.error_message
+            record.complete = False if is_sse else record.complete
+        if is_sse and not captured.saw_message_stop and record.status_code == 200:
+            record.complete = False
+
+    def _finish(self, record: CallRecord, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        record.latency_ms = round(elapsed * 1000, 3)
+        record.ended_at = record.created_at + timedelta(seconds=elapsed)
+        if record.first_byte_at is not None:
+            record.ttft_ms = round(
+                (record.first_byte_at - record.created_at).total_seconds() * 1000, 3
+            )
+        if record.model is None:
+            record.model = record.model_requested
+        try:
+            self.submit(record)
+        except Exception:  # recording must never break the proxied call
+            log.exception("could not submit call record %s", record.id)
+
+
+async def _send_body(send: Send, body: bytes, *, more: bool) -> None:
+    try:
+        await send({"type": "http.response.body", "body": body, "more_body": more})
+    except OSError as exc:
+        raise ClientGone from exc
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")[:512]
+    return None

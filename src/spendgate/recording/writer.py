@@ -1,0 +1,249 @@
+"""The recorder: takes finished call records off the hot path and writes them in batches.
+
+The proxy calls :meth:`Recorder.submit`, which never blocks and never raises.
+One writer task drains a bounded queue, prices each record, and inserts a batch
+per transaction (on size or after ``flush_interval``). When the database fails,
+the batch goes to the spool and is replayed once the database answers again;
+only a record that neither the database nor the spool would take is lost, and
+it is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from spendgate.recording.spool import Spool
+from spendgate.records import CallRecord, utcnow
+from spendgate.storage import Store
+from spendgate.storage.calls import record_to_row
+
+log = logging.getLogger("spendgate.recorder")
+
+Pricer = Callable[[CallRecord], None]
+_STOP = object()
+_RETRY_SECONDS = 1.0
+
+
+@dataclass
+class RecorderStats:
+    """What ``/health`` and ``/metrics`` show about recording."""
+
+    queue_depth: int
+    written: int
+    spooled_pending: int
+    lost: int
+    database_ok: bool
+    last_error: str | None
+
+
+class Recorder:
+    """Bounded queue plus one writer task."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        spool_dir: Path,
+        pricer: Pricer | None = None,
+        queue_size: int = 100_000,
+        batch_size: int = 1000,
+        flush_interval: float = 0.1,
+    ) -> None:
+        self.store = store
+        self.spool = Spool(spool_dir)
+        self.pricer = pricer
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_size)
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+        self.lost = 0
+        self._unreported_loss = 0
+        self._spooled = 0
+        self.database_ok = True
+        self.last_error: str | None = None
+        self._last_retry = 0.0
+
+    # -- hot path ------------------------------------------------------------
+
+    def submit(self, record: CallRecord) -> None:
+        """Hand a finished record over. Never blocks the caller, never raises."""
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            self._spill([record], reason="queue full")
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the writer task; replays anything a previous run left in the spool."""
+        self._spooled = await asyncio.to_thread(self.spool.pending)
+        self._task = asyncio.create_task(self._run(), name="spendgate-writer")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Drain the queue, write (or spool) everything, then stop the task."""
+        if self._task is None:
+            return
+        await self._queue.put(_STOP)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            log.error("writer did not drain within %.0fs; spooling the rest", timeout)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            rest = [item for item in self._drain_nowait() if isinstance(item, CallRecord)]
+            if rest:
+                self._spill(rest, reason="shutdown deadline")
+        self._task = None
+
+    async def flush(self) -> None:
+        """Wait until every record submitted so far has been handled (tests, CLI)."""
+        while not self._queue.empty() or self._busy:
+            await asyncio.sleep(0.01)
+
+    def stats(self) -> RecorderStats:
+        """A snapshot of the recorder's counters."""
+        return RecorderStats(
+            queue_depth=self._queue.qsize(),
+            written=self.written,
+            spooled_pending=self._spooled,
+            lost=self.lost,
+            database_ok=self.database_ok,
+            last_error=self.last_error,
+        )
+
+    # -- writer task ---------------------------------------------------------
+
+    _busy = False
+
+    async def _run(self) -> None:
+        while True:
+            batch, stop = await self._next_batch()
+            self._busy = True
+            try:
+                if batch:
+                    await self._write(batch)
+                if self._spooled and self._should_retry():
+                    await self._replay()
+                if self._unreported_loss and self.database_ok:
+                    await self._report_loss()
+            except Exception:  # the writer must survive anything
+                log.exception("writer loop error")
+            finally:
+                self._busy = False
+            if stop:
+                return
+
+    async def _next_batch(self) -> tuple[list[CallRecord], bool]:
+        timeout = None if not self._spooled else _RETRY_SECONDS
+        try:
+            first = await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return [], False
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        deadline = time.monotonic() + self.flush_interval
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(self._queue.get(), remaining)
+            except TimeoutError:
+                break
+            if item is _STOP:
+                return [r for r in batch if isinstance(r, CallRecord)], True
+            batch.append(item)
+        return [r for r in batch if isinstance(r, CallRecord)], False
+
+    def _drain_nowait(self) -> list[object]:
+        items = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
+    def _price(self, batch: list[CallRecord]) -> None:
+        if self.pricer is None:
+            return
+        for record in batch:
+            try:
+                self.pricer(record)
+            except Exception:  # a pricing bug must not lose the record
+                log.exception("pricing failed for call %s; stored unpriced", record.id)
+                record.pricing_status = "unpriced"
+
+    async def _write(self, batch: list[CallRecord]) -> None:
+        self._price(batch)
+        if not self.database_ok and not self._should_retry():
+            self._spill(batch, reason="database unavailable")
+            return
+        try:
+            await asyncio.to_thread(self.store.insert_calls, batch)
+        except Exception as exc:  # any database failure: spool, never drop
+            self._database_failed(exc)
+            self._spill(batch, reason="database unavailable")
+            return
+        self._database_back()
+        self.written += len(batch)
+
+    def _should_retry(self) -> bool:
+        return self.database_ok or time.monotonic() - self._last_retry >= _RETRY_SECONDS
+
+    def _database_failed(self, exc: Exception) -> None:
+        if self.database_ok:
+            log.error("database write failed, spooling records: %s", exc)
+        self.database_ok = False
+        self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        self._last_retry = time.monotonic()
+
+    def _database_back(self) -> None:
+        if not self.database_ok:
+            log.warning("database is back; replaying the spool")
+        self.database_ok = True
+        self.last_error = None
+
+    def _spill(self, records: list[CallRecord], *, reason: str) -> None:
+        try:
+            self.spool.append([record_to_row(r) for r in records])
+        except Exception as exc:  # disk full, read-only: count, never hide
+            log.error("could not spool %d records (%s): %s", len(records), reason, exc)
+            self.lost += len(records)
+            self._unreported_loss += len(records)
+            return
+        self._spooled += len(records)
+
+    async def _replay(self) -> None:
+        self._last_retry = time.monotonic()
+        try:
+            replayed = await asyncio.to_thread(self._replay_files)
+        except Exception as exc:  # still down: keep the files, try later
+            self._database_failed(exc)
+            return
+        self._database_back()
+        self.written += replayed
+        self._spooled = await asyncio.to_thread(self.spool.pending)
+
+    def _replay_files(self) -> int:
+        new = 0
+        for path in self.spool.claim():
+            for rows in Spool.read(path):
+                new += self.store.insert_rows(rows)
+            path.unlink()
+        return new
+
+    async def _report_loss(self) -> None:
+        count, self._unreported_loss = self._unreported_loss, 0
+        try:
+            await asyncio.to_thread(
+                self.store.record_loss, count, "neither database nor spool accepted", utcnow()
+            )
+        except Exception:  # keep the count for the next attempt
+            self._unreported_loss += count

@@ -1,0 +1,89 @@
+"""One recorded call: the unit that flows from the proxy to the writer to storage."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from spendgate.usage import Usage
+
+Source = Literal["proxy", "manual", "import"]
+PricingStatus = Literal["priced", "unpriced", "not_billable", "not_list_priced", "pending"]
+
+
+def new_id() -> str:
+    """A UUIDv7 string: time-ordered, so ids sort by creation like the log does."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Attribution:
+    """Who a call is charged to. Filled from the credential, the proxy key and headers."""
+
+    credential_fingerprint: str | None = None
+    credential_kind: str | None = None
+    key_id: str | None = None
+    key_label: str | None = None
+    team: str | None = None
+    user: str | None = None
+    project: str | None = None
+    tags: list[str] = field(default_factory=list)
+    session_id: str | None = None
+    agent_id: str | None = None
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """Everything kept about one call. Request and response bodies are never kept."""
+
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utcnow)
+    source: Source = "proxy"
+    method: str = "POST"
+    endpoint: str = "/v1/messages"
+    stream: bool = False
+    billable: bool = True
+    status_code: int | None = None
+    request_id: str | None = None
+    message_id: str | None = None
+    model_requested: str | None = None
+    model: str | None = None
+    stop_reason: str | None = None
+    complete: bool = True
+    error_type: str | None = None
+    error_message: str | None = None
+    first_byte_at: datetime | None = None
+    ended_at: datetime | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    attribution: Attribution = field(default_factory=Attribution)
+    user_agent: str | None = None
+    note: str | None = None
+    # Filled by pricing (spendgate.pricing) before the record is written.
+    cost_nanousd: int | None = None
+    cache_savings_nanousd: int | None = None
+    cost_breakdown: dict[str, Any] | None = None
+    pricing_status: PricingStatus = "pending"
+    price_book_version: str | None = None
+
+    @property
+    def refusal_without_output(self) -> bool:
+        """A refusal before any output: Anthropic does not bill it."""
+        return self.stop_reason == "refusal" and self.usage.output_tokens == 0

@@ -1,0 +1,202 @@
+"""The one typed settings object.
+
+Everything configurable lives here. It is built once at the edge (the CLI or a
+test) and passed down; no other module reads the environment.
+
+Sources, highest priority first: explicit keyword arguments (CLI flags), the
+environment (``SPENDGATE_*``, plus ``ANTHROPIC_API_KEY``), a ``.env`` file in the
+working directory, a TOML file (``SPENDGATE_CONFIG`` or ``spendgate.toml`` in the
+working directory), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_UPSTREAM = "https://api.anthropic.com"
+
+
+def default_home() -> Path:
+    """The per-user data directory used when ``SPENDGATE_HOME`` is not set."""
+    return Path(platformdirs.user_data_dir("spendgate", appauthor=False))
+
+
+class ConfigError(ValueError):
+    """A setting or a combination of settings is unusable; the message says how to fix it."""
+
+
+class Settings(BaseSettings):
+    """spendgate's configuration. Every field maps to ``SPENDGATE_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPENDGATE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Directory for the default SQLite database, the spool file and the key file.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address to bind. Loopback by default.")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port to listen on.")
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the database, e.g. sqlite:///path/to.db or "
+            "postgresql://user:pass@host/db. Default: SQLite file spendgate.db in the home "
+            "directory."
+        ),
+    )
+    upstream_url: str = Field(
+        default=DEFAULT_UPSTREAM, description="Base URL of the Anthropic API to forward to."
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "SPENDGATE_ANTHROPIC_API_KEY"),
+        description=(
+            "Server credential injected when a client sends none (ANTHROPIC_API_KEY). "
+            "Only used while bound to loopback unless allow_server_key_remote is set."
+        ),
+    )
+    allow_server_key_remote: bool = Field(
+        default=False,
+        description=(
+            "Allow clients on a non-loopback bind to use the server's ANTHROPIC_API_KEY "
+            "without a proxy key. Off by default: anyone who can reach the port would spend it."
+        ),
+    )
+    allow_client_credentials: bool = Field(
+        default=True,
+        description="Forward a client's own Anthropic credential (x-api-key / Bearer) as is.",
+    )
+    connect_timeout: float = Field(default=10.0, gt=0, description="Upstream connect timeout, s.")
+    read_timeout: float = Field(
+        default=900.0,
+        gt=0,
+        description=(
+            "Longest silence allowed between upstream bytes, s (long generations need minutes)."
+        ),
+    )
+    upstream_pool_size: int = Field(
+        default=512, ge=1, description="Most simultaneous upstream connections per process."
+    )
+    queue_size: int = Field(
+        default=100_000, ge=1, description="Records held in memory before they spill to the spool."
+    )
+    flush_interval: float = Field(
+        default=0.1, gt=0, description="Longest a record waits in memory before it is written, s."
+    )
+    batch_size: int = Field(default=1000, ge=1, description="Most records written per transaction.")
+    spool_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of append-only spool files for records the database could not take "
+            "(replayed when it is back). Default: home/spool."
+        ),
+    )
+    price_files: list[Path] = Field(
+        default_factory=list,
+        description=(
+            "User price files (TOML) layered over the built-in price book: negotiated "
+            "discounts, private models. See docs/pricing.md."
+        ),
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level of the gateway's own (JSON) log lines."
+    )
+    access_log: bool = Field(default=False, description="Log one line per HTTP request.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("SPENDGATE_CONFIG", "spendgate.toml")
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"SPENDGATE_UPSTREAM_URL must start with http:// or https://, got {value!r}"
+            )
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: the configured one or the default SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'spendgate.db'}"
+
+    @property
+    def effective_spool_dir(self) -> Path:
+        """Where records go when the database cannot take them."""
+        return self.spool_dir or self.home / "spool"
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when the bind address only accepts local connections."""
+        return is_loopback_host(self.host)
+
+    @property
+    def server_key_usable(self) -> bool:
+        """Whether the server credential may be injected for credential-less clients."""
+        return self.anthropic_api_key is not None and (
+            self.is_loopback or self.allow_server_key_remote
+        )
+
+    def public_summary(self) -> dict[str, Any]:
+        """Settings safe to show: no secrets, database password masked."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "upstream_url": self.upstream_url,
+            "database": mask_url_password(self.effective_database_url),
+            "server_key_loaded": self.anthropic_api_key is not None,
+        }
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, ``127.0.0.0/8`` and ``::1`` are loopback; anything else is not."""
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password part of a database URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, hostpart = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostpart}" if ":" in creds else url

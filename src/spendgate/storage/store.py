@@ -1,0 +1,227 @@
+"""The store: one typed method per question the product asks of the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from spendgate.records import CallRecord
+from spendgate.storage import migrate
+from spendgate.storage.calls import Cursor, record_to_row, row_to_api
+from spendgate.storage.engine import is_sqlite, make_engine
+from spendgate.storage.schema import calls, loss_events
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """Which calls a question is about. Empty fields do not filter."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    model: str | None = None
+    source: str | None = None
+    status: str | None = None  # "ok", "error", or an HTTP status code
+    key_id: str | None = None
+    credential: str | None = None
+    team: str | None = None
+    user: str | None = None
+    project: str | None = None
+    session_id: str | None = None
+    pricing_status: str | None = None
+    endpoint: str | None = None
+    tag: str | None = None
+    ids: Sequence[str] = field(default_factory=tuple)
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        """SQL conditions for this filter on the ``calls`` table."""
+        c = calls.c
+        out: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            out.append(c.created_at >= self.since)
+        if self.until is not None:
+            out.append(c.created_at < self.until)
+        for column, value in (
+            (c.model, self.model),
+            (c.source, self.source),
+            (c.key_id, self.key_id),
+            (c.credential_fingerprint, self.credential),
+            (c.team, self.team),
+            (c.user_name, self.user),
+            (c.project, self.project),
+            (c.session_id, self.session_id),
+            (c.pricing_status, self.pricing_status),
+            (c.endpoint, self.endpoint),
+        ):
+            if value is not None:
+                out.append(column == value)
+        if self.status == "ok":
+            out.append(and_(c.status_code < 400, c.error_type.is_(None)))
+        elif self.status == "error":
+            out.append(or_(c.status_code >= 400, c.error_type.is_not(None)))
+        elif self.status is not None:
+            out.append(c.status_code == int(self.status))
+        if self.tag is not None:
+            # Tags are a small JSON list; match the quoted element.
+            out.append(c.tags.contains(f'"{self.tag}"'))
+        if self.ids:
+            out.append(c.id.in_(list(self.ids)))
+        return out
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the request log."""
+
+    data: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class Store:
+    """All database access. Thread-safe: each method takes its own connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        # Called inside the insert transaction with the rows that were new (rollups).
+        self.after_insert_hooks: list[Callable[[Connection, list[dict[str, Any]]], None]] = []
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 10, upgrade: bool = True) -> Store:
+        """Connect to ``url`` and, unless told not to, apply pending migrations."""
+        store = cls(make_engine(url, pool_size=pool_size))
+        if upgrade:
+            store.upgrade()
+        return store
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether this store runs on SQLite."""
+        return is_sqlite(str(self.engine.url))
+
+    def upgrade(self) -> None:
+        """Apply pending migrations."""
+        migrate.upgrade(self.engine)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    # -- writing ---------------------------------------------------------
+
+    def _insert_ignoring_duplicates(self) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(calls).on_conflict_do_nothing(index_elements=["id"])
+        return sqlite.insert(calls).on_conflict_do_nothing(index_elements=["id"])
+
+    def insert_calls(self, records: Sequence[CallRecord]) -> int:
+        """Insert records in one transaction; records already stored (same id) are skipped.
+
+        Returns how many were new. Idempotent, so a batch replayed from the spool
+        after a crash can never be counted twice.
+        """
+        if not records:
+            return 0
+        return self.insert_rows([record_to_row(r) for r in records])
+
+    def insert_rows(self, rows: list[dict[str, Any]]) -> int:
+        """Insert ready ``calls`` rows (the spool's replay path); duplicates are skipped."""
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            return self._insert_rows(conn, rows)
+
+    def _insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+        stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
+        inserted = {row[0] for row in conn.execute(stmt, rows)}
+        if inserted:
+            new_rows = [r for r in rows if r["id"] in inserted]
+            for hook in self.after_insert_hooks:
+                hook(conn, new_rows)
+        return len(inserted)
+
+    def record_loss(self, count: int, reason: str, at: datetime) -> None:
+        """Remember that ``count`` records could not be kept, and why."""
+        with self.engine.begin() as conn:
+            conn.execute(loss_events.insert().values(at=at, count=count, reason=reason))
+
+    def lost_total(self) -> int:
+        """All records ever counted as lost."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.coalesce(func.sum(loss_events.c.count), 0))).scalar()
+        return int(value or 0)
+
+    # -- the request log ---------------------------------------------------
+
+    def list_calls(self, flt: CallFilter, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """Newest-first calls matching ``flt``, ``limit`` at a time (keyset pagination)."""
+        conditions = flt.clauses()
+        if cursor:
+            pos = Cursor.decode(cursor)
+            conditions.append(tuple_(calls.c.created_at, calls.c.id) < (pos.created_at, pos.id))
+        stmt = (
+            select(calls)
+            .where(*conditions)
+            .order_by(calls.c.created_at.desc(), calls.c.id.desc())
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = Cursor(rows[-1]["created_at"], rows[-1]["id"]).encode() if more else None
+        return Page([row_to_api(r) for r in rows], next_cursor)
+
+    def get_call(self, call_id: str) -> dict[str, Any] | None:
+        """One call in the public shape, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(calls).where(calls.c.id == call_id)).first()
+        return row_to_api(dict(row._mapping)) if row else None
+
+    def iter_call_rows(self, flt: CallFilter, *, chunk: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every matching stored row, oldest first, in constant memory (exports, repricing)."""
+        conditions = flt.clauses()
+        last: tuple[datetime, str] | None = None
+        while True:
+            where = list(conditions)
+            if last is not None:
+                where.append(tuple_(calls.c.created_at, calls.c.id) > last)
+            stmt = select(calls).where(*where).order_by(calls.c.created_at, calls.c.id).limit(chunk)
+            with self.engine.connect() as conn:
+                rows = [dict(r._mapping) for r in conn.execute(stmt)]
+            yield from rows
+            if len(rows) < chunk:
+                return
+            last = (rows[-1]["created_at"], rows[-1]["id"])
+
+    def count_calls(self, flt: CallFilter) -> int:
+        """How many calls match ``flt``."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.count()).select_from(calls).where(*flt.clauses()))
+            return int(value.scalar() or 0)
+
+    def delete_calls(self, flt: CallFilter) -> int:
+        """Delete matching calls; returns how many rows went."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(calls).where(*flt.clauses()))
+            return int(result.rowcount or 0)

@@ -1,0 +1,98 @@
+"""A real gateway server on a loopback port, in a background thread (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import uvicorn
+
+from spendgate.app import Gateway, create_app
+from spendgate.settings import Settings
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GatewayServer:
+    """``create_app(settings)`` served by uvicorn (uvloop, httptools) in its own thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.port == 0:
+            settings = settings.model_copy(update={"port": free_port()})
+        self.settings = settings
+        self.app: Gateway = create_app(settings)
+        self.url = f"http://{settings.host}:{settings.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, timeout: float = 30.0) -> GatewayServer:
+        """Start serving; returns once the lifespan has completed."""
+        config = uvicorn.Config(
+            self.app,
+            host=self.settings.host,
+            port=self.settings.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+        self._server = uvicorn.Server(config)
+        ready = threading.Event()
+
+        def run() -> None:
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+            assert self._server is not None
+            self.loop.run_until_complete(self._server.serve())
+            self.loop.close()
+
+        self._thread = threading.Thread(target=run, name="spendgate-gateway", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not (self._server.started and self.app.started):
+            if not self._thread.is_alive():
+                raise RuntimeError("gateway failed to start; see the log above")
+            if time.monotonic() > deadline:
+                raise TimeoutError("gateway did not start in time")
+            time.sleep(0.01)
+        ready.set()
+        return self
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run a coroutine on the gateway's event loop and wait for its result."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def flush(self) -> None:
+        """Wait until every finished call has been written (or spooled)."""
+        assert self.app.recorder is not None
+        self.call(self.app.recorder.flush())
+
+    def stop(self) -> None:
+        """Graceful shutdown: in-flight calls finish, the recorder drains."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def __enter__(self) -> GatewayServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
