@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from spendgate.settings import Settings
 from spendgate.storage import Store
-from spendgate.testing.gateway import GatewayServer
+from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.upstream import FakeUpstream
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -80,22 +80,6 @@ def upstream() -> Iterator[FakeUpstream]:
     """The fake Anthropic API on a loopback port."""
     with FakeUpstream() as fake:
         yield fake
-
-
-def gateway_settings(tmp_path: Path, upstream_url: str, db_url: str, **extra: object) -> Settings:
-    """Settings for a test gateway: loopback, fast flushes, files under tmp_path."""
-    values: dict[str, object] = {
-        "host": "127.0.0.1",
-        "port": 0,
-        "home": tmp_path / "home",
-        "database_url": db_url,
-        "upstream_url": upstream_url,
-        "anthropic_api_key": None,
-        "flush_interval": 0.02,
-        "read_timeout": 30.0,
-        **extra,
-    }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture

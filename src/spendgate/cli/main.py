@@ -13,7 +13,7 @@ from spendgate.logs import configure_logging
 from spendgate.manual import ManualCall, manual_record
 from spendgate.pricing import PriceBook, PriceBookError
 from spendgate.storage import CallFilter
-from spendgate.storage.migrate import current_revision, head_revision
+from spendgate.storage.migrate import current_revisions, head_revisions
 from spendgate.timeparse import TimeError, parse_when
 
 
@@ -79,7 +79,8 @@ def db_upgrade(database_url: str | None) -> None:
     """Apply pending migrations (also done at every start)."""
     settings = build_settings(database_url=database_url)
     store = open_store(settings)
-    click.echo(f"database at revision {current_revision(store.engine)} (head {head_revision()})")
+    at = ", ".join(current_revisions(store.engine))
+    click.echo(f"database at revision {at} (newest: {', '.join(head_revisions())})")
 
 
 @cli.command("log")

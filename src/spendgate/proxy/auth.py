@@ -186,6 +186,7 @@ class Authenticator:
         if self._resolver is None:
             raise AuthError("spendgate: unknown proxy key")
         grant = await self._resolver(secret)
+        fp: str | None
         if grant.upstream_key is not None:
             upstream = [(b"x-api-key", grant.upstream_key.encode("latin-1"))]
             fp = fingerprint(grant.upstream_key)

@@ -263,10 +263,16 @@ class Proxy:
         except aiohttp.ClientError as exc:
             await self._upstream_failed(send, record, 502, "api_error", f"unreachable ({exc})")
             return
+        # Once the request body is read, the only message left on ``receive`` is
+        # the client's disconnect; uvicorn drops sends to a gone client silently,
+        # so this is how a cut stream is noticed.
+        watch = asyncio.ensure_future(receive()) if data is None or info.body is not None else None
         try:
-            await self._relay(resp, send, record)
+            await self._relay(resp, send, record, watch)
         finally:
             resp.release()
+            if watch is not None and not watch.done():
+                watch.cancel()
 
     async def _upstream_failed(
         self, send: Send, record: CallRecord, status: int, error_type: str, what: str
@@ -283,7 +289,13 @@ class Proxy:
         record.complete = False
         record.billable = False
 
-    async def _relay(self, resp: aiohttp.ClientResponse, send: Send, record: CallRecord) -> None:
+    async def _relay(
+        self,
+        resp: aiohttp.ClientResponse,
+        send: Send,
+        record: CallRecord,
+        watch: asyncio.Future[Any] | None,
+    ) -> None:
         record.status_code = resp.status
         record.request_id = resp.headers.get("request-id")
         content_type = resp.headers.get("content-type", "")
@@ -306,7 +318,7 @@ class Proxy:
         except OSError as exc:
             raise ClientGone from exc
         try:
-            await self._relay_body(resp, send, record, capture)
+            await self._relay_body(resp, send, record, capture, watch)
         finally:
             if capture is not None:
                 self._apply_capture(record, capture.result(), is_sse)
@@ -319,6 +331,7 @@ class Proxy:
         send: Send,
         record: CallRecord,
         capture: SseCapture | JsonCapture | None,
+        watch: asyncio.Future[Any] | None,
     ) -> None:
         length = resp.content_length
         try:
@@ -334,6 +347,8 @@ class Proxy:
                     self._mark_first_byte(record)
                 if capture is not None:
                     capture.feed(chunk)
+                if watch is not None and watch.done():
+                    raise ClientGone
                 await _send_body(send, chunk, more=True)
         except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError) as exc:
             record.complete = False

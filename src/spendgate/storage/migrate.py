@@ -21,19 +21,22 @@ def _config() -> Config:
     return config
 
 
-def head_revision() -> str | None:
-    """The newest migration this version of spendgate knows."""
-    return ScriptDirectory.from_config(_config()).get_current_head()
+def head_revisions() -> tuple[str, ...]:
+    """The newest migrations this version of spendgate knows (one per feature branch)."""
+    return tuple(sorted(ScriptDirectory.from_config(_config()).get_heads()))
 
 
-def current_revision(engine: Engine) -> str | None:
-    """The migration the database is at (None for an empty database)."""
+def current_revisions(engine: Engine) -> tuple[str, ...]:
+    """The migrations the database is at (empty for an empty database)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
 
 def upgrade(engine: Engine) -> None:
     """Bring the database to the newest schema.
+
+    Features add their tables as separate branches off the first revision, so
+    several heads are normal; all of them are applied.
 
     On PostgreSQL an advisory lock serialises replicas that start together; the
     second one finds the work done and does nothing.
@@ -43,4 +46,4 @@ def upgrade(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
@@ -22,6 +23,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def gateway_settings(home: Path, upstream_url: str, db_url: str, **extra: Any) -> Settings:
+    """Settings for a test or benchmark gateway: loopback, any free port, fast flushes."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "home": home / "home",
+        "database_url": db_url,
+        "upstream_url": upstream_url,
+        "anthropic_api_key": None,
+        "flush_interval": 0.02,
+        "read_timeout": 30.0,
+        **extra,
+    }
+    return Settings(_env_file=None, **values)
 
 
 class GatewayServer:

@@ -18,6 +18,7 @@ from spendgate.testing.scenario import Scenario
 from spendgate.testing.served import JSON, new_id
 from spendgate.testing.sse import ClientGone, EventStream
 from spendgate.testing.wire import (
+    DEFAULT_MESSAGES,
     EXCHANGE,
     SCENARIO,
     STATE,
@@ -42,7 +43,10 @@ def prompt_tokens(body: Mapping[str, Any]) -> int:
 
 def pieces(count: int) -> list[str]:
     """``count`` text pieces, cycling through a fixed sentence."""
-    return [PIECES[i % len(PIECES)] for i in range(count)]
+    return [
+        ("" if i < len(PIECES) or i % len(PIECES) else " ") + PIECES[i % len(PIECES)]
+        for i in range(count)
+    ]
 
 
 def split_usage(final: Mapping[str, Any]) -> tuple[JSON, JSON]:
@@ -202,9 +206,7 @@ async def stream_message(
 
 
 def _midstream_message(scenario: Scenario) -> str:
-    return (
-        "Overloaded" if scenario.midstream_error == "overloaded_error" else "Internal server error"
-    )
+    return DEFAULT_MESSAGES.get(scenario.midstream_error or "", "Internal server error")
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:

@@ -33,6 +33,7 @@ class Served:
     ``message_start`` usage overwritten by the last ``message_delta`` usage.
     ``completed`` is False when the answer did not run to its end (a cut or
     reset stream, a mid-stream ``error`` event, a client that went away).
+    ``status`` is 0 when the connection was dropped before any status line.
     """
 
     method: str

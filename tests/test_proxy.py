@@ -1,0 +1,425 @@
+"""The proxy seen from the official SDK: invisible, and every call recorded exactly."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import anthropic
+import httpx
+import httpx2
+import pytest
+
+from spendgate.proxy.auth import fingerprint
+from spendgate.testing.gateway import GatewayServer
+from spendgate.testing.upstream import FakeUpstream
+
+CLIENT_KEY = "sk-ant-api03-client-secret-key"
+USAGE = {
+    "input_tokens": 1200,
+    "cache_creation_input_tokens": 3000,
+    "cache_read_input_tokens": 50000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000},
+    "output_tokens": 321,
+    "service_tier": "standard",
+    "server_tool_use": {"web_search_requests": 2, "web_fetch_requests": 1},
+    "future_field": {"kept": True},
+}
+
+
+def sdk(gateway: GatewayServer, **kw: Any) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gateway.url, api_key=CLIENT_KEY, max_retries=0, **kw)
+
+
+def records(gateway: GatewayServer, **params: Any) -> list[dict[str, Any]]:
+    gateway.flush()
+    resp = httpx.get(f"{gateway.url}/api/requests", params={"limit": 100, **params})
+    assert resp.status_code == 200, resp.text
+    data: list[dict[str, Any]] = resp.json()["data"]
+    return data
+
+
+def assert_usage_recorded(rec: dict[str, Any], usage: dict[str, Any]) -> None:
+    creation = usage.get("cache_creation") or {}
+    assert rec["input_tokens"] == usage["input_tokens"]
+    assert rec["output_tokens"] == usage["output_tokens"]
+    assert rec["cache_read_input_tokens"] == usage.get("cache_read_input_tokens", 0)
+    assert rec["cache_creation_5m_input_tokens"] == creation.get(
+        "ephemeral_5m_input_tokens", usage.get("cache_creation_input_tokens", 0)
+    )
+    assert rec["cache_creation_1h_input_tokens"] == creation.get("ephemeral_1h_input_tokens", 0)
+    tools = usage.get("server_tool_use") or {}
+    assert rec["web_search_requests"] == tools.get("web_search_requests", 0)
+    assert rec["usage"] == usage
+
+
+def test_messages_create_is_byte_identical_and_recorded(
+    gateway: GatewayServer, upstream: FakeUpstream
+) -> None:
+    client = sdk(gateway)
+    raw = client.messages.with_raw_response.create(
+        model="claude-sonnet-4-5",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "Hello"}],
+        extra_headers={"x-fake-usage": json.dumps(USAGE)},
+    )
+    message = raw.parse()
+    served = upstream.served[-1]
+    assert raw.http_response.content == served.response_body
+    assert raw.http_response.headers["request-id"] == served.request_id
+    assert raw.http_response.headers["anthropic-ratelimit-requests-remaining"]
+    # SDK 2.x sends api_key as a bearer token; older ones as x-api-key. Either is forwarded as is.
+    sent = served.headers.get("x-api-key") or served.headers["authorization"].removeprefix("Bearer ")
+    assert sent == CLIENT_KEY
+    assert message.usage.output_tokens == 321
+
+    (rec,) = records(gateway)
+    assert rec["request_id"] == served.request_id
+    assert rec["message_id"] == message.id
+    assert rec["model"] == "claude-sonnet-4-5"
+    assert rec["endpoint"] == "/v1/messages"
+    assert rec["stream"] is False
+    assert rec["status_code"] == 200
+    assert rec["complete"] is True
+    assert rec["source"] == "proxy"
+    assert rec["credential_fingerprint"] == fingerprint(CLIENT_KEY)
+    assert_usage_recorded(rec, USAGE)
+    assert rec["cost_usd"] is not None
+    assert rec["latency_ms"] > 0
+
+
+async def test_async_stream_usage_is_final_not_added(
+    gateway: GatewayServer, upstream: FakeUpstream
+) -> None:
+    client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=CLIENT_KEY, max_retries=0)
+    async with client.messages.stream(
+        model="claude-opus-4-6",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "Hi"}],
+        extra_headers={"x-fake-usage": json.dumps(USAGE), "x-fake-events": "12"},
+    ) as stream:
+        final = await stream.get_final_message()
+    served = upstream.served[-1]
+    assert final.usage.output_tokens == USAGE["output_tokens"]
+    (rec,) = records(gateway)
+    assert rec["stream"] is True
+    assert rec["complete"] is True
+    assert rec["ttft_ms"] is not None
+    assert served.usage is not None
+    assert_usage_recorded(rec, served.usage)
+    # message_delta repeats the input counts; they must not be added twice.
+    assert rec["input_tokens"] == USAGE["input_tokens"]
+
+
+def test_stream_bytes_identical(sqlite_gateway: GatewayServer, upstream: FakeUpstream) -> None:
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with httpx.stream(
+        "POST",
+        f"{sqlite_gateway.url}/v1/messages?beta=true",
+        json=body,
+        headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
+    ) as resp:
+        got = b"".join(resp.iter_raw())
+        assert resp.headers["content-type"].startswith("text/event-stream")
+    served = upstream.served[-1]
+    assert served.query == "beta=true"
+    assert got == served.response_body
+
+
+def test_streaming_is_not_buffered(sqlite_gateway: GatewayServer, upstream: FakeUpstream) -> None:
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    start = time.monotonic()
+    arrivals = []
+    with httpx.stream(
+        "POST",
+        f"{sqlite_gateway.url}/v1/messages",
+        json=body,
+        headers={"x-api-key": CLIENT_KEY, "x-fake-delay": "0.2", "x-fake-events": "8"},
+        timeout=30,
+    ) as resp:
+        for _chunk in resp.iter_raw():
+            arrivals.append(time.monotonic() - start)
+    total = arrivals[-1]
+    assert total >= 2.0  # 12+ chunks 200 ms apart
+    assert arrivals[0] < 0.5, f"first chunk after {arrivals[0]:.2f}s of {total:.2f}s"
+
+
+def test_count_tokens_and_models_are_traffic_at_zero_cost(gateway: GatewayServer) -> None:
+    client = sdk(gateway)
+    counted = client.messages.count_tokens(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert counted.input_tokens > 0
+    models = client.models.list()
+    assert models.data
+    recs = {r["endpoint"]: r for r in records(gateway)}
+    assert recs["/v1/messages/count_tokens"]["pricing_status"] == "not_billable"
+    assert recs["/v1/messages/count_tokens"]["cost_usd"] == "0.000000000"
+    assert recs["/v1/models"]["method"] == "GET"
+    assert recs["/v1/models"]["pricing_status"] == "not_billable"
+
+
+@pytest.mark.parametrize(
+    ("error", "exc_class"),
+    [
+        ("429:rate_limit_error", anthropic.RateLimitError),
+        ("529:overloaded_error", anthropic.InternalServerError),
+        ("500:api_error", anthropic.InternalServerError),
+        ("400:invalid_request_error", anthropic.BadRequestError),
+        ("401:authentication_error", anthropic.AuthenticationError),
+    ],
+)
+def test_upstream_errors_pass_through(
+    sqlite_gateway: GatewayServer,
+    upstream: FakeUpstream,
+    error: str,
+    exc_class: type[Exception],
+) -> None:
+    client = sdk(sqlite_gateway)
+    with pytest.raises(exc_class) as info:
+        client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"x-fake-error": error},
+        )
+    err = info.value
+    assert isinstance(err, anthropic.APIStatusError)
+    served = upstream.served[-1]
+    assert err.response.content == served.response_body
+    assert err.response.status_code == served.status
+    if served.status == 429:
+        assert err.response.headers["retry-after"] == "7"
+    (rec,) = records(sqlite_gateway)
+    assert rec["status_code"] == served.status
+    assert rec["error_type"] == error.split(":")[1]
+    assert rec["pricing_status"] == "not_billable"
+
+
+def test_overloaded_is_sdk_overloaded_error(sqlite_gateway: GatewayServer) -> None:
+    overloaded = getattr(anthropic, "OverloadedError", anthropic.InternalServerError)
+    with pytest.raises(overloaded):
+        sdk(sqlite_gateway).messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"x-fake-error": "529:overloaded_error"},
+        )
+
+
+def test_midstream_error_recorded_incomplete(sqlite_gateway: GatewayServer) -> None:
+    client = sdk(sqlite_gateway)
+    with pytest.raises(anthropic.APIStatusError):  # noqa: PT012
+        with client.messages.stream(
+            model="claude-sonnet-4-5",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"x-fake-midstream-error": "overloaded_error"},
+        ) as stream:
+            for _ in stream:
+                pass
+    (rec,) = records(sqlite_gateway)
+    assert rec["complete"] is False
+    assert rec["error_type"] == "overloaded_error"
+    assert rec["input_tokens"] > 0  # what message_start said is kept
+
+
+def test_upstream_reset_recorded_and_client_sees_broken_stream(
+    sqlite_gateway: GatewayServer,
+) -> None:
+    client = sdk(sqlite_gateway)
+    # The SDK surfaces a cut stream as its transport's protocol error.
+    with pytest.raises((anthropic.APIError, httpx.HTTPError, httpx2.HTTPError)):  # noqa: PT012
+        with client.messages.stream(
+            model="claude-sonnet-4-5",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"x-fake-reset": "1"},
+        ) as stream:
+            for _ in stream:
+                pass
+    (rec,) = records(sqlite_gateway)
+    assert rec["complete"] is False
+    assert rec["error_type"] == "upstream_reset"
+
+
+def test_client_disconnect_midstream_still_recorded(sqlite_gateway: GatewayServer) -> None:
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with httpx.stream(
+        "POST",
+        f"{sqlite_gateway.url}/v1/messages",
+        json=body,
+        headers={"x-api-key": CLIENT_KEY, "x-fake-delay": "0.1", "x-fake-events": "30"},
+    ) as resp:
+        next(resp.iter_raw())
+    deadline = time.monotonic() + 10
+    recs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not recs:
+        recs = records(sqlite_gateway)
+        time.sleep(0.1)
+    (rec,) = recs
+    assert rec["complete"] is False
+    assert rec["error_type"] == "client_disconnected"
+    assert rec["input_tokens"] > 0
+
+
+def test_refusal_is_recorded_free(sqlite_gateway: GatewayServer) -> None:
+    message = sdk(sqlite_gateway).messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=10,
+        messages=[{"role": "user", "content": "x"}],
+        extra_headers={"x-fake-refusal": "1"},
+    )
+    assert message.stop_reason == "refusal"
+    (rec,) = records(sqlite_gateway)
+    assert rec["stop_reason"] == "refusal"
+    assert rec["cost_usd"] == "0.000000000"
+
+
+def test_served_model_differs_from_requested(sqlite_gateway: GatewayServer) -> None:
+    sdk(sqlite_gateway).messages.create(
+        model="claude-opus-5",
+        max_tokens=10,
+        messages=[{"role": "user", "content": "x"}],
+        extra_headers={"x-fake-model": "claude-sonnet-5"},
+    )
+    (rec,) = records(sqlite_gateway)
+    assert rec["model"] == "claude-sonnet-5"
+    assert rec["model_requested"] == "claude-opus-5"
+
+
+def test_unknown_model_passes_and_is_unpriced(sqlite_gateway: GatewayServer) -> None:
+    sdk(sqlite_gateway).messages.create(
+        model="claude-future-9", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+    )
+    (rec,) = records(sqlite_gateway)
+    assert rec["model"] == "claude-future-9"
+    assert rec["pricing_status"] == "unpriced"
+    assert rec["cost_usd"] is None
+
+
+def test_malformed_body_is_forwarded_untouched(
+    sqlite_gateway: GatewayServer, upstream: FakeUpstream
+) -> None:
+    resp = httpx.post(
+        f"{sqlite_gateway.url}/v1/messages",
+        content=b"{not json",
+        headers={"x-api-key": CLIENT_KEY, "content-type": "application/json"},
+    )
+    served = upstream.served[-1]
+    assert served.body == b"{not json"
+    assert resp.status_code == 400
+    assert resp.content == served.response_body
+    (rec,) = records(sqlite_gateway)
+    assert rec["model"] is None
+
+
+def test_attribution_headers_stripped_claude_code_headers_kept(
+    sqlite_gateway: GatewayServer, upstream: FakeUpstream
+) -> None:
+    sdk(sqlite_gateway).messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=10,
+        messages=[{"role": "user", "content": "x"}],
+        extra_headers={
+            "x-spendgate-user": "ada@example.com",
+            "x-spendgate-project": "apollo",
+            "x-spendgate-tags": "eval, nightly",
+            "x-claude-code-session-id": "sess-123",
+            "x-claude-code-agent-id": "agent-7",
+            "anthropic-beta": "some-future-beta-2027-01-01",
+        },
+    )
+    headers = upstream.served[-1].headers
+    assert not any(name.startswith("x-spendgate-") for name in headers)
+    assert headers["x-claude-code-session-id"] == "sess-123"
+    assert headers["anthropic-beta"] == "some-future-beta-2027-01-01"
+    (rec,) = records(sqlite_gateway)
+    assert rec["user"] == "ada@example.com"
+    assert rec["project"] == "apollo"
+    assert rec["tags"] == ["eval", "nightly"]
+    assert rec["session_id"] == "sess-123"
+    assert rec["agent_id"] == "agent-7"
+
+
+def test_bearer_credential_forwarded_as_is(
+    sqlite_gateway: GatewayServer, upstream: FakeUpstream
+) -> None:
+    client = anthropic.Anthropic(
+        base_url=sqlite_gateway.url, auth_token="sk-ant-oat01-oauth-token", max_retries=0
+    )
+    client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+    )
+    assert upstream.served[-1].headers["authorization"] == "Bearer sk-ant-oat01-oauth-token"
+    (rec,) = records(sqlite_gateway)
+    assert rec["credential_fingerprint"] == fingerprint("sk-ant-oat01-oauth-token")
+
+
+def test_unknown_endpoint_and_head_root(
+    sqlite_gateway: GatewayServer, upstream: FakeUpstream
+) -> None:
+    resp = httpx.get(f"{sqlite_gateway.url}/v1/not-invented-yet?x=1", headers={"x-api-key": "k"})
+    assert resp.status_code == 404
+    assert resp.content == upstream.served[-1].response_body
+    assert httpx.head(sqlite_gateway.url + "/").status_code == 200
+
+
+def test_file_upload_streams_through(sqlite_gateway: GatewayServer, upstream: FakeUpstream) -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    resp = httpx.post(
+        f"{sqlite_gateway.url}/v1/files",
+        files={"file": ("data.bin", payload, "application/octet-stream")},
+        headers={"x-api-key": CLIENT_KEY, "anthropic-beta": "files-api-2025-04-14"},
+    )
+    assert resp.status_code == 200, resp.text
+    file_id = resp.json()["id"]
+    content = httpx.get(
+        f"{sqlite_gateway.url}/v1/files/{file_id}/content", headers={"x-api-key": CLIENT_KEY}
+    )
+    assert content.content == payload
+
+
+def test_no_credential_and_no_server_key_is_authentication_error(
+    sqlite_gateway: GatewayServer,
+) -> None:
+    resp = httpx.post(f"{sqlite_gateway.url}/v1/messages", json={"model": "m"})
+    assert resp.status_code == 401
+    body = resp.json()
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "authentication_error"
+    assert "ANTHROPIC_API_KEY" in body["error"]["message"]
+
+
+def test_upstream_unreachable_is_502_in_anthropic_shape(tmp_path: Any) -> None:
+    from spendgate.testing.gateway import free_port, gateway_settings
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = gateway_settings(tmp_path, dead, f"sqlite:///{tmp_path / 'g.db'}")
+    with GatewayServer(settings) as gw:
+        with pytest.raises(anthropic.InternalServerError) as info:
+            sdk(gw).messages.create(
+                model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+            )
+        assert info.value.status_code == 502
+        body = info.value.response.json()
+        assert body["error"]["type"] == "api_error"
+        assert "SPENDGATE_UPSTREAM_URL" in body["error"]["message"]
+        (rec,) = records(gw)
+        assert rec["error_type"] == "upstream_unreachable"

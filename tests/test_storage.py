@@ -1,0 +1,112 @@
+"""The store's contract, run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from spendgate.records import Attribution, CallRecord
+from spendgate.storage import CallFilter, Store
+from spendgate.storage.calls import row_to_record
+from spendgate.storage.schema import calls
+from spendgate.usage import Usage
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def make(i: int, **kw: object) -> CallRecord:
+    values: dict[str, object] = {
+        "created_at": T0 + timedelta(minutes=i),
+        "status_code": 200,
+        "model": "claude-sonnet-4-5",
+        "usage": Usage.from_raw({"input_tokens": 10 + i, "output_tokens": 5}),
+        "cost_nanousd": 1_000_000 + i,
+        "pricing_status": "priced",
+        "attribution": Attribution(user=f"user{i % 3}", project="p", tags=["a", f"t{i % 2}"]),
+    }
+    values.update(kw)
+    return CallRecord(**values)  # type: ignore[arg-type]
+
+
+def test_insert_is_idempotent(store: Store) -> None:
+    recs = [make(i) for i in range(5)]
+    assert store.insert_calls(recs) == 5
+    assert store.insert_calls(recs) == 0
+    assert store.insert_calls([*recs, make(99)]) == 1
+    assert store.count_calls(CallFilter()) == 6
+
+
+def test_round_trip_keeps_every_field(store: Store) -> None:
+    raw = {
+        "input_tokens": 3,
+        "output_tokens": 4,
+        "cache_read_input_tokens": 5,
+        "cache_creation_input_tokens": 6,
+        "cache_creation": {"ephemeral_5m_input_tokens": 2, "ephemeral_1h_input_tokens": 4},
+        "brand_new": [1, {"x": None}],
+    }
+    rec = make(1, usage=Usage.from_raw(raw), cost_breakdown={"input": 1, "modifiers": ["batch"]})
+    store.insert_calls([rec])
+    got = store.get_call(rec.id)
+    assert got is not None
+    assert got["usage"] == raw
+    assert got["cache_creation_1h_input_tokens"] == 4
+    assert got["cache_creation_input_tokens"] == 6
+    assert got["cost_usd"] == "0.001000001"
+    assert got["created_at"] == "2026-11-01T12:01:00.000Z"
+    assert got["tags"] == ["a", "t1"]
+    assert got["cost_breakdown"] == {"input": 1, "modifiers": ["batch"]}
+    with store.engine.connect() as conn:
+        row = conn.execute(calls.select().where(calls.c.id == rec.id)).one()
+    again = row_to_record(dict(row._mapping))
+    assert again.usage == rec.usage
+    assert again.created_at == rec.created_at
+
+
+def test_pagination_walks_everything_newest_first(store: Store) -> None:
+    store.insert_calls([make(i) for i in range(23)])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = store.list_calls(CallFilter(), limit=5, cursor=cursor)
+        seen.extend(r["created_at"] for r in page.data)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == 23
+    assert seen == sorted(seen, reverse=True)
+
+
+def test_filters(store: Store) -> None:
+    store.insert_calls([make(i) for i in range(10)])
+    store.insert_calls([make(50, model="claude-haiku-4-5", status_code=529, error_type="overloaded_error")])
+    assert store.count_calls(CallFilter(model="claude-haiku-4-5")) == 1
+    assert store.count_calls(CallFilter(status="error")) == 1
+    assert store.count_calls(CallFilter(status="ok")) == 10
+    assert store.count_calls(CallFilter(status="529")) == 1
+    assert store.count_calls(CallFilter(user="user1")) == 3
+    assert store.count_calls(CallFilter(tag="t1")) == 5
+    assert store.count_calls(CallFilter(since=T0 + timedelta(minutes=5))) == 6
+    assert store.count_calls(CallFilter(until=T0 + timedelta(minutes=5))) == 5
+
+
+def test_delete_and_loss(store: Store) -> None:
+    store.insert_calls([make(i) for i in range(4)])
+    assert store.delete_calls(CallFilter(user="user0")) == 2
+    assert store.count_calls(CallFilter()) == 2
+    store.record_loss(3, "test", T0)
+    store.record_loss(2, "test", T0)
+    assert store.lost_total() == 5
+
+
+def test_iter_rows_in_chunks(store: Store) -> None:
+    store.insert_calls([make(i) for i in range(11)])
+    rows = list(store.iter_call_rows(CallFilter(), chunk=3))
+    assert [r["created_at"] for r in rows] == sorted(r["created_at"] for r in rows)
+    assert len(rows) == 11
+
+
+def test_bad_cursor(store: Store) -> None:
+    with pytest.raises(ValueError, match="next_cursor"):
+        store.list_calls(CallFilter(), cursor="!!nope")
