@@ -69,8 +69,11 @@ def test_messages_create_is_byte_identical_and_recorded(
     assert raw.http_response.content == served.response_body
     assert raw.http_response.headers["request-id"] == served.request_id
     assert raw.http_response.headers["anthropic-ratelimit-requests-remaining"]
-    # SDK 2.x sends api_key as a bearer token; older ones as x-api-key. Either is forwarded as is.
-    sent = served.headers.get("x-api-key") or served.headers["authorization"].removeprefix("Bearer ")
+    # SDK 2.x sends api_key as a bearer token; older ones as x-api-key.
+    # Either is forwarded as is.
+    sent = served.headers.get("x-api-key") or served.headers["authorization"].removeprefix(
+        "Bearer "
+    )
     assert sent == CLIENT_KEY
     assert message.usage.output_tokens == 321
 
@@ -220,15 +223,17 @@ def test_overloaded_is_sdk_overloaded_error(sqlite_gateway: GatewayServer) -> No
 
 def test_midstream_error_recorded_incomplete(sqlite_gateway: GatewayServer) -> None:
     client = sdk(sqlite_gateway)
-    with pytest.raises(anthropic.APIStatusError):  # noqa: PT012
-        with client.messages.stream(
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        client.messages.stream(
             model="claude-sonnet-4-5",
             max_tokens=10,
             messages=[{"role": "user", "content": "x"}],
             extra_headers={"x-fake-midstream-error": "overloaded_error"},
-        ) as stream:
-            for _ in stream:
-                pass
+        ) as stream,
+    ):
+        for _ in stream:
+            pass
     (rec,) = records(sqlite_gateway)
     assert rec["complete"] is False
     assert rec["error_type"] == "overloaded_error"
@@ -240,15 +245,17 @@ def test_upstream_reset_recorded_and_client_sees_broken_stream(
 ) -> None:
     client = sdk(sqlite_gateway)
     # The SDK surfaces a cut stream as its transport's protocol error.
-    with pytest.raises((anthropic.APIError, httpx.HTTPError, httpx2.HTTPError)):  # noqa: PT012
-        with client.messages.stream(
+    with (
+        pytest.raises((anthropic.APIError, httpx.HTTPError, httpx2.HTTPError)),
+        client.messages.stream(
             model="claude-sonnet-4-5",
             max_tokens=10,
             messages=[{"role": "user", "content": "x"}],
             extra_headers={"x-fake-reset": "1"},
-        ) as stream:
-            for _ in stream:
-                pass
+        ) as stream,
+    ):
+        for _ in stream:
+            pass
     (rec,) = records(sqlite_gateway)
     assert rec["complete"] is False
     assert rec["error_type"] == "upstream_reset"

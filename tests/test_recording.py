@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from spendgate.records import CallRecord
 from spendgate.recording.writer import Recorder
+from spendgate.records import CallRecord
 from spendgate.storage import CallFilter, Store
 from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.relay import TcpRelay
@@ -57,12 +57,16 @@ def test_database_outage_mid_traffic_loses_and_duplicates_nothing(
             stream = i % 2 == 0
             if stream:
                 with client.messages.stream(
-                    model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+                    model="claude-haiku-4-5",
+                    max_tokens=5,
+                    messages=[{"role": "user", "content": "x"}],
                 ) as s:
                     s.get_final_message()
             else:
                 client.messages.create(
-                    model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+                    model="claude-haiku-4-5",
+                    max_tokens=5,
+                    messages=[{"role": "user", "content": "x"}],
                 )
             if i == 30:
                 gw.flush()
@@ -70,7 +74,9 @@ def test_database_outage_mid_traffic_loses_and_duplicates_nothing(
                 assert health["recording"]["spooled"] > 0
         recorder = gw.app.recorder
         assert recorder is not None
-        wait_until(lambda: recorder.stats().spooled_pending == 0 and recorder.stats().queue_depth == 0)
+        wait_until(
+            lambda: recorder.stats().spooled_pending == 0 and recorder.stats().queue_depth == 0
+        )
         assert recorder.stats().lost == 0
     served_ids = sorted(s.request_id for s in upstream.served)
     direct = Store.open(pg_url)

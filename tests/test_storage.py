@@ -80,7 +80,9 @@ def test_pagination_walks_everything_newest_first(store: Store) -> None:
 
 def test_filters(store: Store) -> None:
     store.insert_calls([make(i) for i in range(10)])
-    store.insert_calls([make(50, model="claude-haiku-4-5", status_code=529, error_type="overloaded_error")])
+    store.insert_calls(
+        [make(50, model="claude-haiku-4-5", status_code=529, error_type="overloaded_error")]
+    )
     assert store.count_calls(CallFilter(model="claude-haiku-4-5")) == 1
     assert store.count_calls(CallFilter(status="error")) == 1
     assert store.count_calls(CallFilter(status="ok")) == 10

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from spendgate import __version__
+from spendgate.governance import Governance
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy.auth import Authenticator
 from spendgate.proxy.forward import Proxy, Receive, Scope, Send
@@ -40,6 +41,7 @@ class Gateway:
     started: bool = False
     management: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    governance: Governance | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -79,6 +81,8 @@ class Gateway:
         """Open the database (migrating it), start the recorder and the upstream client."""
         settings = self.settings
         self.store = await asyncio.to_thread(Store.open, settings.effective_database_url)
+        if self.governance is not None:
+            self.governance.open(self.store)
         self.recorder = Recorder(
             self.store,
             spool_dir=settings.effective_spool_dir,
@@ -128,10 +132,13 @@ def create_app(settings: Settings | None = None) -> Gateway:
     server_key = (
         settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
     )
+    book = PriceBook.load(settings.price_files)
+    governance = Governance(settings=settings, book=book)
     authenticator = Authenticator(
         server_key=server_key,
         server_key_usable=settings.server_key_usable,
         allow_client_credentials=settings.allow_client_credentials,
+        key_resolver=governance.resolve_key,
     )
     proxy = Proxy(
         upstream_url=settings.upstream_url,
@@ -140,7 +147,8 @@ def create_app(settings: Settings | None = None) -> Gateway:
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
     )
-    gateway = Gateway(settings=settings, book=PriceBook.load(settings.price_files), proxy=proxy)
+    proxy.reserve, proxy.settle = governance.reserve, governance.settle
+    gateway = Gateway(settings=settings, book=book, proxy=proxy, governance=governance)
     from spendgate.api.app import create_management_app
 
     gateway.management = create_management_app(gateway)

@@ -116,6 +116,26 @@ class Settings(BaseSettings):
             "discounts, private models. See docs/pricing.md."
         ),
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Master key that encrypts upstream Anthropic credentials attached to proxy keys "
+            "(SPENDGATE_SECRET_KEY). Default: the key file home/secret.key, created on first "
+            "use with 0600 permissions."
+        ),
+    )
+    budget_timezone: str = Field(
+        default="UTC",
+        description="IANA time zone whose calendar days, weeks and months reset budgets.",
+    )
+    key_cache_ttl: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "Seconds a proxy-key lookup and the budget definitions are cached per process; "
+            "a revoked key or a new budget takes effect within this time."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the gateway's own (JSON) log lines."
     )
@@ -146,6 +166,20 @@ class Settings(BaseSettings):
                 f"SPENDGATE_UPSTREAM_URL must start with http:// or https://, got {value!r}"
             )
         return value.rstrip("/")
+
+    @field_validator("budget_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"SPENDGATE_BUDGET_TIMEZONE: unknown time zone {value!r}; use an IANA name "
+                "such as UTC or Europe/Berlin"
+            ) from None
+        return value
 
     @property
     def effective_database_url(self) -> str:

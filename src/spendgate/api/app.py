@@ -13,7 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from spendgate import __version__
+from spendgate.api.budgets import router as budgets_router
 from spendgate.api.errors import ApiError
+from spendgate.api.keys import router as keys_router
+from spendgate.api.reporting import routers as reporting_routers
 from spendgate.api.requests import router as requests_router
 from spendgate.storage import StorageError
 
@@ -60,6 +63,10 @@ def create_management_app(gateway: Gateway) -> FastAPI:
         return health_report(gateway)
 
     app.include_router(requests_router)
+    for router in reporting_routers:  # analytics, exports, Anthropic Admin API
+        app.include_router(router)
+    app.include_router(keys_router)
+    app.include_router(budgets_router)
     return app
 
 

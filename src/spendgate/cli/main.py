@@ -9,6 +9,10 @@ import click
 
 from spendgate import __version__
 from spendgate.cli.common import build_settings, database_option, open_store, print_json
+from spendgate.cli.demo import demo
+from spendgate.cli.imports import import_
+from spendgate.cli.keys import budgets, keys, teams
+from spendgate.cli.reports import export, prune_command, rebuild_rollups_command, report, tail
 from spendgate.logs import configure_logging
 from spendgate.manual import ManualCall, manual_record
 from spendgate.pricing import PriceBook, PriceBookError
@@ -173,6 +177,34 @@ def requests_list(
     except TimeError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
     print_json(open_store(settings).list_calls(flt, limit=limit).data)
+
+
+@cli.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("reference")
+def config_reference() -> None:
+    """Print the configuration reference (docs/configuration.md) generated from the code."""
+    from spendgate.configdoc import reference
+
+    click.echo(reference(), nl=False)
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print the effective configuration (secrets hidden)."""
+    print_json(build_settings().public_summary())
+
+
+cli.add_command(keys)
+cli.add_command(teams)
+cli.add_command(budgets)
+for _command in (report, tail, export, demo, import_):
+    cli.add_command(_command)
+db.add_command(rebuild_rollups_command)
+db.add_command(prune_command)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ so a user file can correct one date range without restating the rest.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -74,8 +75,8 @@ class PriceBook:
         Raises :class:`PriceBookError` naming the file, the row and the fix when
         a file is missing or invalid.
         """
-        builtin_text = resources.files("spendgate.pricing.data").joinpath(_BUILTIN).read_text()
-        builtin = tomllib.loads(builtin_text)
+        builtin_file = resources.files("spendgate.pricing").joinpath("data", _BUILTIN)
+        builtin = tomllib.loads(builtin_file.read_text(encoding="utf-8"))
         documents = [(Path(p), _read_toml(Path(p))) for p in override_paths]
         return cls.from_documents(builtin, [(str(path), data) for path, data in documents])
 
@@ -84,7 +85,7 @@ class PriceBook:
         cls, builtin: Mapping[str, Any], overrides: Sequence[tuple[str, Mapping[str, Any]]] = ()
     ) -> PriceBook:
         """A book from already-parsed TOML documents (``origin`` names each in errors)."""
-        files = [parse_file(builtin, "builtin price book", 0)]
+        files = [parse_file(builtin, "builtin", 0)]
         for layer, (origin, data) in enumerate(overrides, start=1):
             files.append(parse_file(data, origin, layer))
         version = files[0].version or "builtin-" + _digest([builtin])
@@ -129,7 +130,9 @@ class PriceBook:
                 display_name=decl.display_name or old.display_name,
                 family=decl.family or old.family,
                 status=decl.status or old.status,
-                inference_geo=old.inference_geo if decl.inference_geo is None else decl.inference_geo,
+                inference_geo=old.inference_geo
+                if decl.inference_geo is None
+                else decl.inference_geo,
                 retired=decl.retired or old.retired,
                 note=decl.note or old.note,
             )
@@ -167,7 +170,7 @@ class PriceBook:
         return None if canonical is None else self._models[canonical]
 
     def row_at(self, model: str | None, at: datetime, speed: Speed = "standard") -> PriceRow | None:
-        """The row that prices ``model`` at ``at``: the highest layer wins, then the latest start."""
+        """The row pricing ``model`` at ``at``: the highest layer wins, then the latest start."""
         canonical = self.resolve(model)
         if canonical is None:
             return None
@@ -185,15 +188,13 @@ class PriceBook:
         """The discount in effect: one for the model beats one for '*'; a later file wins a tie."""
         canonical = self.resolve(model)
         moment = _as_utc(at)
-        matches = [
-            d for d in self._discounts if d.model in ("*", canonical) and d.covers(moment)
-        ]
+        matches = [d for d in self._discounts if d.model in ("*", canonical) and d.covers(moment)]
         if not matches:
             return None
         return max(matches, key=lambda d: (d.model != "*", d.layer))
 
     def models(self, at: datetime | None = None) -> list[ModelSummary]:
-        """Every known model with its rows in effect at ``at`` (default: now), for ``prices list``."""
+        """Every known model with its rows in effect at ``at`` (default now): ``prices list``."""
         moment = _as_utc(at) if at is not None else datetime.now(UTC)
         return [
             ModelSummary(
@@ -223,7 +224,7 @@ class PriceBook:
         return list(self._discounts)
 
     def check(self) -> list[Problem]:
-        """Problems a person should look at: overlapping rows in one file, gaps, models with no rows."""
+        """Problems to look at: rows overlapping in one file, gaps, models with no rows."""
         problems: list[Problem] = []
         for model_id in sorted(self._models):
             rows = self._rows.get(model_id, [])
@@ -243,7 +244,7 @@ def _check_rows(model_id: str, rows: list[PriceRow]) -> list[Problem]:
         by_layer.setdefault(row.layer, []).append(row)
     for layer_rows in by_layer.values():
         ordered = sorted(layer_rows, key=lambda r: r.effective_from)
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in itertools.pairwise(ordered):
             if before.effective_until is None or before.effective_until > after.effective_from:
                 problems.append(
                     Problem(

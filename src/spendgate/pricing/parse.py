@@ -251,7 +251,9 @@ def _model(table: Mapping[str, Any], where: str, parsed: ParsedFile) -> ModelDec
         family=_text(table, "family", where),
         status=_text(table, "status", where),
         inference_geo=geo,
-        retired=None if retired is None else parse_when(retired, "retired", where).date().isoformat(),
+        retired=None
+        if retired is None
+        else parse_when(retired, "retired", where).date().isoformat(),
         note=_text(table, "note", where),
     )
     for n, row in enumerate(_tables(table, "price", where), start=1):

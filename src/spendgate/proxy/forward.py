@@ -266,7 +266,11 @@ class Proxy:
         # Once the request body is read, the only message left on ``receive`` is
         # the client's disconnect; uvicorn drops sends to a gone client silently,
         # so this is how a cut stream is noticed.
-        watch = asyncio.ensure_future(receive()) if data is None or info.body is not None else None
+        watch = (
+            asyncio.ensure_future(_disconnected(receive))
+            if data is None or info.body is not None
+            else None
+        )
         try:
             await self._relay(resp, send, record, watch)
         finally:
@@ -392,6 +396,12 @@ class Proxy:
             self.submit(record)
         except Exception:  # recording must never break the proxied call
             log.exception("could not submit call record %s", record.id)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (any leftover empty body messages are skipped)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _send_body(send: Send, body: bytes, *, more: bool) -> None:

@@ -39,6 +39,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_PG_CONNECT_DEFAULTS: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for ``url``; creates the SQLite file's directory if needed."""
     url = normalize_url(url)
@@ -61,8 +71,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
+        # A dead or black-holed database must fail a write in seconds (the
+        # recorder then spools), never hang it; the URL's own settings win.
+        connect_args = {
+            name: value for name, value in _PG_CONNECT_DEFAULTS.items() if name not in parsed.query
+        }
         return create_engine(
             url,
+            connect_args=connect_args,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,

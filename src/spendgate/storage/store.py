@@ -100,6 +100,9 @@ class Store:
         self.dialect = engine.dialect.name
         # Called inside the insert transaction with the rows that were new (rollups).
         self.after_insert_hooks: list[Callable[[Connection, list[dict[str, Any]]], None]] = []
+        from spendgate.storage.rollups import apply_rollups
+
+        self.after_insert_hooks.append(apply_rollups)
 
     @classmethod
     def open(cls, url: str, *, pool_size: int = 10, upgrade: bool = True) -> Store:

@@ -6,6 +6,7 @@ The database behind it is real; from the gateway's side the outage is real too
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -32,11 +33,13 @@ class TcpRelay:
         with self._lock:
             self._up = False
             for sock in self._open:
-                try:
+                # shutdown() wakes the relay thread blocked in recv() on this
+                # socket (close() alone would not, and the connection would live on).
+                with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
                     sock.close()
-                except OSError:
-                    pass
             self._open.clear()
 
     def restore(self) -> None:
@@ -81,7 +84,5 @@ class TcpRelay:
             pass
         finally:
             for sock in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     sock.close()
-                except OSError:
-                    pass

@@ -1,0 +1,1 @@
+"""spendgate's benchmark: ``python -m bench`` (``make bench``); see docs/benchmarks.md."""

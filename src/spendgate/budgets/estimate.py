@@ -1,0 +1,83 @@
+"""The worst-case cost of a call, reserved against budgets before it is forwarded.
+
+Input: the request body's length in bytes / 3 tokens (English text runs about
+4 bytes per token; the estimate must not come in low for code or non-Latin
+scripts), priced at the model's most expensive input-class rate (a 1-hour
+cache write, 2x the input rate). That is a bound for ordinary prompts; images
+and documents (base64, many bytes per token) come in far above their real cost.
+Output: ``max_tokens`` at the output rate. Of every row in effect (standard and
+fast speed, long-context tier) the highest rate is used; x1.1 when the body
+asks for ``inference_geo``. Discounts are ignored (they only lower the cost).
+
+A model the price book does not know is reserved at the most expensive rates in
+the book, so an unknown model cannot slip past a budget; settled, such a call
+(unpriced) is charged its reservation.
+
+Not estimated: server-tool fees (web search), which settle at their real cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
+
+from spendgate.money import NANOS_PER_USD
+from spendgate.pricing import PriceBook, PriceRow, Rates
+
+BYTES_PER_TOKEN = 3
+# Anthropic requires max_tokens; without it the call fails upstream, but be safe.
+MISSING_MAX_TOKENS = 64_000
+GEO_FACTOR = Decimal("1.1")
+_MTOK = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A reservation amount and how it was reached."""
+
+    input_tokens: int
+    output_tokens: int
+    nanousd: int
+
+
+def _rates_of(row: PriceRow) -> list[Rates]:
+    return [row.rates] if row.tier is None else [row.rates, row.tier.rates]
+
+
+def _candidate_rates(book: PriceBook, model: str | None, at: datetime) -> list[Rates]:
+    rows = [book.row_at(model, at, speed) for speed in ("standard", "fast")]
+    found = [rates for row in rows if row is not None for rates in _rates_of(row)]
+    if found:
+        return found
+    # Unknown model: the most expensive rates the book has.
+    every: list[Rates] = []
+    for summary in book.models(at):
+        for row in (summary.standard, summary.fast):
+            if row is not None:
+                every.extend(_rates_of(row))
+    return every
+
+
+def worst_case(
+    book: PriceBook,
+    *,
+    model: str | None,
+    body: bytes | None,
+    max_tokens: int | None,
+    at: datetime,
+) -> Estimate:
+    """The most a call can cost, in nano-dollars (rounded up)."""
+    size = len(body or b"")
+    input_tokens = -(-size // BYTES_PER_TOKEN)
+    output_tokens = max_tokens if max_tokens is not None and max_tokens >= 0 else MISSING_MAX_TOKENS
+    rates = _candidate_rates(book, model, at)
+    if not rates:
+        return Estimate(input_tokens, output_tokens, 0)
+    input_rate = max(max(r.input, r.cache_write_5m, r.cache_write_1h) for r in rates)
+    output_rate = max(r.output for r in rates)
+    usd = (input_tokens * input_rate + output_tokens * output_rate) / _MTOK
+    if body is not None and b'"inference_geo"' in body:
+        usd *= GEO_FACTOR
+    nanos = (usd * NANOS_PER_USD).to_integral_value(rounding=ROUND_CEILING)
+    return Estimate(input_tokens, output_tokens, int(nanos))

@@ -1,0 +1,69 @@
+"""What a budget is: a hard limit on the spend of one scope over a calendar period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from spendgate.money import format_usd
+from spendgate.records import Attribution
+
+Scope = Literal["global", "team", "key", "user", "project", "tag"]
+Period = Literal["daily", "weekly", "monthly", "none"]
+SCOPES: tuple[str, ...] = get_args(Scope)
+PERIODS: tuple[str, ...] = get_args(Period)
+DEFAULT_THRESHOLDS = (50, 80, 100)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One budget. ``scope_value`` is the team name, key id, user, project or tag ("" if global)."""
+
+    id: str
+    name: str
+    scope: Scope
+    scope_value: str
+    period: Period
+    limit_nanousd: int
+    thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS
+    created_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def applies_to(self, who: Attribution) -> bool:
+        """Whether a call attributed to ``who`` counts against this budget."""
+        value = self.scope_value
+        match self.scope:
+            case "global":
+                return True
+            case "team":
+                return who.team == value
+            case "key":
+                return who.key_id == value
+            case "user":
+                return who.user == value
+            case "project":
+                return who.project == value
+            case "tag":
+                return value in who.tags
+        return False
+
+    def describe(self) -> str:
+        """``team Engineering, monthly`` — for messages."""
+        where = "all calls" if self.scope == "global" else f"{self.scope} {self.scope_value}"
+        return f"{where}, {self.period if self.period != 'none' else 'no reset'}"
+
+    def to_api(self) -> dict[str, Any]:
+        """The public JSON shape (money as decimal strings in USD)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scope": self.scope,
+            "scope_value": self.scope_value or None,
+            "period": self.period,
+            "limit_usd": format_usd(self.limit_nanousd),
+            "thresholds": list(self.thresholds),
+            "created_at": (
+                self.created_at.isoformat().replace("+00:00", "Z") if self.created_at else None
+            ),
+        }

@@ -1,0 +1,303 @@
+"""Exports: raw calls as CSV / JSON / NDJSON, team chargeback statements, FOCUS CSV.
+
+Call exports stream: rows are read in keyset-paginated chunks and written one
+at a time, so memory stays flat however many calls match. Chargeback and FOCUS
+read the rollups.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from spendgate.money import format_usd
+from spendgate.storage.analytics import Analytics, Measures, add_measures
+from spendgate.storage.calls import rfc3339, row_to_api
+from spendgate.storage.rollups_schema import DAY_US
+from spendgate.storage.schema import from_micros
+from spendgate.storage.store import CallFilter, Store
+
+FORMATS = ("csv", "json", "ndjson")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+}
+# Flat columns of a call in CSV exports (nested JSON fields are left to JSON exports).
+CSV_COLUMNS: tuple[str, ...] = (
+    "id",
+    "created_at",
+    "source",
+    "method",
+    "endpoint",
+    "stream",
+    "status_code",
+    "request_id",
+    "message_id",
+    "model",
+    "stop_reason",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "web_search_requests",
+    "service_tier",
+    "inference_geo",
+    "speed",
+    "cost_usd",
+    "cache_savings_usd",
+    "pricing_status",
+    "price_book_version",
+    "latency_ms",
+    "ttft_ms",
+    "key_id",
+    "key_label",
+    "team",
+    "user",
+    "project",
+    "tags",
+    "session_id",
+)
+
+
+class ExportError(ValueError):
+    """An export cannot be produced as asked; the message says what to change."""
+
+
+def _csv_line(values: Iterable[Any]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow(values)
+    return buf.getvalue().encode()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return "" if value is None else value
+
+
+def export_calls(store: Store, flt: CallFilter, fmt: str) -> Iterator[bytes]:
+    """Matching calls, oldest first, as chunks of ``fmt`` (csv, json or ndjson)."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; use csv, json or ndjson")
+    rows = (row_to_api(row) for row in store.iter_call_rows(flt))
+    if fmt == "csv":
+        yield _csv_line(CSV_COLUMNS)
+        for call in rows:
+            yield _csv_line(_csv_value(call[c]) for c in CSV_COLUMNS)
+    elif fmt == "ndjson":
+        for call in rows:
+            yield orjson.dumps(call) + b"\n"
+    else:
+        yield b"["
+        for i, call in enumerate(rows):
+            yield (b"\n" if i == 0 else b",\n") + orjson.dumps(call)
+        yield b"\n]\n"
+
+
+# -- chargeback ------------------------------------------------------------------
+
+CENT = 10_000_000  # nano-dollars per cent
+
+
+def _cents(nanos: int) -> int:
+    return int((Decimal(nanos) / CENT).quantize(Decimal(1), ROUND_HALF_EVEN))
+
+
+def allocate_cents(parts: list[int]) -> list[int]:
+    """Round each part (nano-dollars) to cents so they sum to the rounded total.
+
+    Largest remainder: every part is floored to a cent, then the cents left over
+    go to the parts that lost the most, so the statement totals to the cent.
+    """
+    target = _cents(sum(parts))
+    floors = [p // CENT for p in parts]
+    left = target - sum(floors)
+    order = sorted(range(len(parts)), key=lambda i: (-(parts[i] % CENT), i))
+    for i in order[: max(left, 0)]:
+        floors[i] += 1
+    return floors
+
+
+def _usd_cents(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """``YYYY-MM`` as [first instant, first instant of the next month) in ``zone``, in UTC."""
+    try:
+        year, mon = (int(x) for x in month.split("-"))
+        start = datetime(year, mon, 1, tzinfo=zone)
+    except ValueError as exc:
+        raise ExportError(f"month must look like 2026-11, not {month!r}") from exc
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def chargeback(analytics: Analytics, month: str, zone: ZoneInfo) -> dict[str, Any]:
+    """Per-team statement for one month: exact cost, and a charge in cents that totals exactly."""
+    since, until = month_bounds(month, zone)
+    grouped = analytics.grouped(CallFilter(since=since, until=until), ("team", "model"))
+    teams: dict[str, Measures] = {}
+    models: dict[str, dict[str, Measures]] = {}
+    for (team, model), measures in grouped.items():
+        add_measures(teams.setdefault(team, {}), measures)
+        add_measures(models.setdefault(team, {}).setdefault(model, {}), measures)
+    names = sorted(teams, key=lambda t: (-teams[t]["cost_nanousd"], t))
+    charges = allocate_cents([teams[t]["cost_nanousd"] for t in names])
+    lines = []
+    for name, cents in zip(names, charges, strict=True):
+        m = teams[name]
+        lines.append(
+            {
+                "team": name or None,
+                "calls": m["calls"],
+                "input_tokens": m["input_tokens"],
+                "output_tokens": m["output_tokens"],
+                "cache_read_input_tokens": m["cache_read_input_tokens"],
+                "cache_creation_input_tokens": m["cache_creation_5m_input_tokens"]
+                + m["cache_creation_1h_input_tokens"],
+                "cost_usd": format_usd(m["cost_nanousd"]),
+                "charge_usd": _usd_cents(cents),
+                "models": [
+                    {
+                        "model": k or None,
+                        "calls": v["calls"],
+                        "cost_usd": format_usd(v["cost_nanousd"]),
+                    }
+                    for k, v in sorted(models[name].items(), key=lambda kv: -kv[1]["cost_nanousd"])
+                ],
+            }
+        )
+    total = sum(teams[t]["cost_nanousd"] for t in names)
+    return {
+        "month": month,
+        "tz": zone.key,
+        "since": rfc3339(since),
+        "until": rfc3339(until),
+        "currency": "USD",
+        "teams": lines,
+        "total_cost_usd": format_usd(total),
+        "total_charge_usd": _usd_cents(sum(charges)),
+    }
+
+
+def chargeback_csv(statement: dict[str, Any]) -> Iterator[bytes]:
+    """A chargeback statement as CSV, one line per team and a total line."""
+    yield _csv_line(
+        ("month", "team", "calls", "input_tokens", "output_tokens", "cost_usd", "charge_usd")
+    )
+    for line in statement["teams"]:
+        yield _csv_line(
+            (
+                statement["month"],
+                line["team"] or "(unassigned)",
+                line["calls"],
+                line["input_tokens"],
+                line["output_tokens"],
+                line["cost_usd"],
+                line["charge_usd"],
+            )
+        )
+    yield _csv_line(
+        (
+            statement["month"],
+            "TOTAL",
+            "",
+            "",
+            "",
+            statement["total_cost_usd"],
+            statement["total_charge_usd"],
+        )
+    )
+
+
+# -- FOCUS ---------------------------------------------------------------------------
+
+FOCUS_COLUMNS: tuple[str, ...] = (
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "BillingCurrency",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "PricingQuantity",
+    "PricingUnit",
+    "PricingCategory",
+    "ProviderName",
+    "PublisherName",
+    "InvoiceIssuerName",
+    "ServiceName",
+    "ServiceCategory",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "SkuId",
+    "RegionId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+)
+# (cost column in the rollups, token column, description suffix)
+_FOCUS_COMPONENTS = (
+    ("cost_input_nanousd", "input_tokens", "Input Tokens"),
+    ("cost_output_nanousd", "output_tokens", "Output Tokens"),
+    ("cost_cache_read_nanousd", "cache_read_input_tokens", "Cache Read Tokens"),
+    ("cost_cache_write_5m_nanousd", "cache_creation_5m_input_tokens", "Cache Write 5m Tokens"),
+    ("cost_cache_write_1h_nanousd", "cache_creation_1h_input_tokens", "Cache Write 1h Tokens"),
+    ("cost_web_search_nanousd", "web_search_requests", "Web Search Requests"),
+    ("cost_other_nanousd", None, "Other Charges"),
+)
+
+
+def focus_csv(analytics: Analytics, since: datetime, until: datetime) -> Iterator[bytes]:
+    """FOCUS 1.x CSV: one row per UTC day, model, key, team, user, project and charge."""
+    group = ("model", "key_id", "team", "user_name", "project")
+    days: dict[tuple[Any, ...], Measures] = {}
+    flt = CallFilter(since=since, until=until)
+    for key, measures in analytics.grouped(flt, group, grain=DAY_US).items():
+        add_measures(days.setdefault(key, {}), measures)
+    period = (rfc3339(since), rfc3339(until))
+    yield _csv_line(FOCUS_COLUMNS)
+    for (day, model, key_id, team, user, project), m in sorted(days.items()):
+        start = from_micros(day)
+        end = from_micros(day + DAY_US)
+        tags = orjson.dumps({"team": team, "user": user, "project": project}).decode()
+        for cost_col, qty_col, label in _FOCUS_COMPONENTS:
+            cost = m.get(cost_col, 0)
+            qty = m.get(qty_col, 0) if qty_col else 0
+            if cost == 0 and qty == 0:
+                continue
+            usd = format_usd(cost)
+            unit = "Requests" if qty_col == "web_search_requests" else "Tokens"
+            yield _csv_line(
+                (
+                    usd, usd, usd, usd, "USD", "spendgate", "spendgate", *period,
+                    rfc3339(start), rfc3339(end), "Usage", "", f"{model} {label}",
+                    "Usage-Based", qty, unit, qty, unit, "Standard", "Anthropic", "Anthropic",
+                    "Anthropic", "Claude API", "AI and Machine Learning", model, model, "Model",
+                    f"{model}:{cost_col.removeprefix('cost_').removesuffix('_nanousd')}", "",
+                    key_id, team, tags,
+                )
+            )  # fmt: skip

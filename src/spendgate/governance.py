@@ -1,0 +1,79 @@
+"""Keys and budgets wired into a gateway: the resolver and the reserve/settle hooks.
+
+Built by ``create_app`` (no I/O), opened by the gateway's start-up once the
+store exists. Holds no module state; everything hangs off the gateway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from spendgate.budgets.guard import BudgetGuard, Reservation
+from spendgate.keys import KeyResolver
+from spendgate.pricing import PriceBook
+from spendgate.proxy.auth import AuthError, ProxyKeyGrant, Resolved
+from spendgate.proxy.forward import RequestInfo
+from spendgate.records import CallRecord
+from spendgate.settings import Settings
+from spendgate.storage import Store
+from spendgate.storage.budgets import BudgetStore
+from spendgate.storage.keys import KeyStore
+from spendgate.vault import SecretBox
+
+
+@dataclass
+class Governance:
+    """Key store, budget store, the key resolver and the budget guard of one gateway."""
+
+    settings: Settings
+    book: PriceBook
+    keys: KeyStore | None = None
+    budgets: BudgetStore | None = None
+    resolver: KeyResolver | None = None
+    guard: BudgetGuard | None = None
+    _box: SecretBox | None = field(default=None, repr=False)
+
+    def box(self) -> SecretBox:
+        """The master-key box (the key file is created on first use)."""
+        if self._box is None:
+            self._box = SecretBox.from_settings(self.settings)
+        return self._box
+
+    def open(self, store: Store) -> None:
+        """Attach to an opened store (called at gateway start-up)."""
+        self.box()
+        self.keys = KeyStore(store.engine)
+        self.budgets = BudgetStore(store.engine)
+        ttl = self.settings.key_cache_ttl
+        self.resolver = KeyResolver(self.keys, self.box, ttl=ttl)
+        self.guard = BudgetGuard(
+            self.budgets, self.book, zone=ZoneInfo(self.settings.budget_timezone), ttl=ttl
+        )
+
+    def changed(self) -> None:
+        """Drop cached keys and budgets after a change made through this gateway."""
+        if self.resolver is not None:
+            self.resolver.invalidate()
+        if self.guard is not None:
+            self.guard.invalidate()
+
+    async def resolve_key(self, secret: str) -> ProxyKeyGrant:
+        """The proxy's key resolver."""
+        if self.resolver is None:
+            raise AuthError(
+                "spendgate is still starting; retry", status=503, error_type="api_error"
+            )
+        return await self.resolver(secret)
+
+    async def reserve(self, resolved: Resolved, info: RequestInfo, path: str) -> Any:
+        """The proxy's reserve hook."""
+        if self.guard is None:
+            return None
+        return await self.guard.reserve(resolved, info, path)
+
+    async def settle(self, reservation: Any, record: CallRecord) -> None:
+        """The proxy's settle hook."""
+        if self.guard is not None and isinstance(reservation, Reservation):
+            await self.guard.settle(reservation, record)

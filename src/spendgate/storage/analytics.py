@@ -1,0 +1,567 @@
+"""Analytics answered from the rollup tables: summary, timeseries, breakdowns, sessions.
+
+Whole UTC hours inside a range are read from ``rollup_hourly`` (or
+``rollup_tags_hourly`` when tags are involved); the partial hours at either end
+of a range that does not start or stop on the hour are aggregated from the raw
+``calls`` rows of those hours with the very same code the writer uses, so the
+answer equals a sum over raw calls exactly while scanning at most two hours of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select
+
+from spendgate.money import NANO, format_usd, from_nanos
+from spendgate.storage.rollups import Key, aggregate
+from spendgate.storage.rollups_schema import (
+    DAY_US,
+    HIST_BASE_MS,
+    HIST_BUCKETS,
+    HIST_RATIO,
+    HOUR_US,
+    HOURLY_DIMS,
+    LATENCY_BUCKETS,
+    MEASURES,
+    NARROW_DIMS,
+    SESSION_DIMS,
+    SESSION_MEASURES,
+    TAG_DIMS,
+    TTFT_BUCKETS,
+    rollup_hourly,
+    rollup_narrow_daily,
+    rollup_narrow_hourly,
+    rollup_sessions_daily,
+    rollup_tags_hourly,
+)
+from spendgate.storage.schema import from_micros, to_micros
+from spendgate.storage.store import CallFilter, Store
+
+Measures = dict[str, int]
+
+# Public dimension names (API, CLI) → rollup column.
+DIMENSIONS: dict[str, str] = {
+    "model": "model",
+    "key": "key_id",
+    "team": "team",
+    "user": "user_name",
+    "project": "project",
+    "tag": "tag",
+    "endpoint": "endpoint",
+    "status": "status_code",
+    "source": "source",
+    "service_tier": "service_tier",
+    "error_type": "error_type",
+    "context_window": "context_window",
+}
+_FILTER_COLUMNS = (
+    ("model", "model"),
+    ("key_id", "key_id"),
+    ("team", "team"),
+    ("user", "user_name"),
+    ("project", "project"),
+    ("endpoint", "endpoint"),
+    ("source", "source"),
+)
+
+
+class AnalyticsError(ValueError):
+    """A question the rollups cannot answer as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Cube:
+    """One rollup table: its time column and grain, and the dimensions it keeps."""
+
+    table: Table
+    time_col: str
+    grain: int
+    dims: tuple[str, ...]
+
+
+FULL = Cube(rollup_hourly, "hour", HOUR_US, HOURLY_DIMS)
+TAGS = Cube(rollup_tags_hourly, "hour", HOUR_US, TAG_DIMS)
+NARROW_HOURLY = Cube(rollup_narrow_hourly, "hour", HOUR_US, NARROW_DIMS)
+NARROW_DAILY = Cube(rollup_narrow_daily, "day", DAY_US, NARROW_DIMS)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    hourly: Cube
+    daily: Cube | None
+
+
+def _plan(flt: CallFilter, group: tuple[str, ...]) -> _Plan:
+    unsupported = [
+        name
+        for name, value in (
+            ("credential", flt.credential),
+            ("pricing_status", flt.pricing_status),
+            ("session_id", flt.session_id),
+        )
+        if value is not None
+    ]
+    if flt.ids or unsupported:
+        raise AnalyticsError(
+            f"analytics cannot filter by {', '.join(unsupported) or 'ids'}; "
+            "use the request log (/api/requests) for that"
+        )
+    needed = set(group) | {col for attr, col in _FILTER_COLUMNS if getattr(flt, attr) is not None}
+    if flt.status is not None:
+        needed |= {"status_code", "error_type"}
+    if flt.tag is not None or "tag" in group:
+        missing = needed - set(TAG_DIMS)
+        if missing:
+            raise AnalyticsError(
+                f"with a tag filter or tag breakdown, {', '.join(sorted(missing))} is not "
+                "available; tags can be combined with model, key, team, user and project"
+            )
+        return _Plan(TAGS, None)
+    if needed <= set(NARROW_DIMS):
+        return _Plan(NARROW_HOURLY, NARROW_DAILY)
+    return _Plan(FULL, None)
+
+
+def _status_ok(status_code: Any, error_type: Any) -> Any:
+    return and_(status_code > 0, status_code < 400, error_type == "")
+
+
+def _status_clause(status: str, sc: Any, et: Any) -> Any:
+    if status == "ok":
+        return _status_ok(sc, et)
+    if status == "error":
+        return or_(sc >= 400, et != "")
+    return sc == int(status)
+
+
+def _sql_filters(table: Table, flt: CallFilter) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    for attr, col in _FILTER_COLUMNS:
+        value = getattr(flt, attr)
+        if value is not None:
+            out.append(table.c[col] == value)
+    if flt.tag is not None:
+        out.append(table.c.tag == flt.tag)
+    if flt.status is not None:
+        out.append(_status_clause(flt.status, table.c.status_code, table.c.error_type))
+    return out
+
+
+def _matches(dims: Mapping[str, Any], flt: CallFilter) -> bool:
+    for attr, col in _FILTER_COLUMNS:
+        value = getattr(flt, attr)
+        if value is not None and dims[col] != value:
+            return False
+    if flt.tag is not None and dims["tag"] != flt.tag:
+        return False
+    if flt.status is not None:
+        sc, et = dims["status_code"], dims["error_type"]
+        if flt.status == "ok":
+            return bool(0 < sc < 400 and et == "")
+        if flt.status == "error":
+            return bool(sc >= 400 or et != "")
+        return bool(sc == int(flt.status))
+    return True
+
+
+def add_measures(target: Measures, source: Mapping[str, int]) -> None:
+    """``target += source``, measure by measure."""
+    for name, value in source.items():
+        target[name] = target.get(name, 0) + int(value)
+
+
+# The measures ``present`` shows without ``detail`` (timeseries points, breakdown rows).
+PRESENT_MEASURES: tuple[str, ...] = (
+    "calls",
+    "errors",
+    "cost_nanousd",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_savings_nanousd",
+)
+
+
+def empty() -> Measures:
+    """All measures at zero."""
+    return dict.fromkeys(MEASURES, 0)
+
+
+def _floor(us: int | None, grain: int) -> int | None:
+    return None if us is None else us - us % grain
+
+
+def _ceil(us: int | None, grain: int) -> int | None:
+    return None if us is None else us + (-us % grain)
+
+
+def _us(value: datetime | None) -> int | None:
+    return None if value is None else to_micros(value)
+
+
+Segment = tuple[Cube | None, int | None, int | None]  # None cube: raw calls
+
+
+def segments(plan: _Plan, since: int | None, until: int | None, grain: int | None) -> list[Segment]:
+    """Split [since, until) into raw edges, hourly rollup spans and daily rollup spans."""
+    h_lo, h_hi = _ceil(since, HOUR_US), _floor(until, HOUR_US)
+    if h_lo is not None and h_hi is not None and h_lo >= h_hi:
+        return [(None, since, until)]
+    out: list[Segment] = []
+    if since is not None and h_lo is not None and since < h_lo:
+        out.append((None, since, h_lo))
+    if until is not None and h_hi is not None and h_hi < until:
+        out.append((None, h_hi, until))
+    daily = plan.daily if grain in (None, DAY_US) else None
+    d_lo, d_hi = _ceil(h_lo, DAY_US), _floor(h_hi, DAY_US)
+    if daily is None or (d_lo is not None and d_hi is not None and d_lo >= d_hi):
+        return [*out, (plan.hourly, h_lo, h_hi)]
+    out.append((daily, d_lo, d_hi))
+    if h_lo is not None and d_lo is not None and h_lo < d_lo:
+        out.append((plan.hourly, h_lo, d_lo))
+    if h_hi is not None and d_hi is not None and d_hi < h_hi:
+        out.append((plan.hourly, d_hi, h_hi))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _sums(cube: Cube, measures: tuple[str, ...]) -> tuple[Any, ...]:
+    """``SUM(m) AS m`` for each measure (built once: 70 expressions are not free)."""
+    return tuple(func.sum(cube.table.c[m]).label(m) for m in measures)
+
+
+class Analytics:
+    """Named analytics questions over one store's rollups."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- plumbing -------------------------------------------------------------
+
+    def grouped(
+        self,
+        flt: CallFilter,
+        group: tuple[str, ...],
+        *,
+        grain: int | None = None,
+        measures: tuple[str, ...] = MEASURES,
+    ) -> dict[Key, Measures]:
+        """``measures`` for ``flt`` grouped by rollup columns ``group``.
+
+        With ``grain`` (``HOUR_US`` or ``DAY_US``) each key starts with the UTC
+        bucket start in µs. The smallest rollup that keeps the needed dimensions
+        answers; whole days come from a daily rollup where there is one.
+        """
+        plan = _plan(flt, group)
+        out: dict[Key, Measures] = {}
+        for cube, lo, hi in segments(plan, _us(flt.since), _us(flt.until), grain):
+            if cube is None:
+                assert lo is not None and hi is not None
+                self._add_raw(out, plan.hourly, flt, group, grain, lo, hi)
+            else:
+                self._add_rollup(out, cube, flt, group, grain, lo, hi, measures)
+        for entry in out.values():  # raw edges only carry the measures that are non-zero
+            for name in measures:
+                entry.setdefault(name, 0)
+        return out
+
+    def _add_rollup(
+        self,
+        out: dict[Key, Measures],
+        cube: Cube,
+        flt: CallFilter,
+        group: tuple[str, ...],
+        grain: int | None,
+        lo: int | None,
+        hi: int | None,
+        measures: tuple[str, ...],
+    ) -> None:
+        t = cube.table
+        at = t.c[cube.time_col]
+        cols: list[Any] = [t.c[g] for g in group]
+        if grain is not None:
+            cols.insert(0, at if grain == cube.grain else (at // grain) * grain)
+        where = _sql_filters(t, flt)
+        if lo is not None:
+            where.append(at >= lo)
+        if hi is not None:
+            where.append(at < hi)
+        stmt = select(*cols, *_sums(cube, measures)).where(*where)
+        if cols:
+            stmt = stmt.group_by(*cols)
+        width = len(cols)
+        with self.store.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                if row[width] is None:  # SUM over no rows
+                    continue
+                key = tuple(row[:width])
+                add_measures(out.setdefault(key, {}), dict(zip(measures, row[width:], strict=True)))
+
+    def _add_raw(
+        self,
+        out: dict[Key, Measures],
+        cube: Cube,
+        flt: CallFilter,
+        group: tuple[str, ...],
+        grain: int | None,
+        since: int,
+        until: int,
+    ) -> None:
+        window = CallFilter(since=from_micros(since), until=from_micros(until))
+        agg = aggregate(self.store.iter_call_rows(window))
+        entries = agg.tags if cube is TAGS else agg.hourly
+        dims_of = TAG_DIMS if cube is TAGS else HOURLY_DIMS
+        for key, measures in entries.items():
+            dims = dict(zip(dims_of, key[1:], strict=True))
+            if not _matches(dims, flt):
+                continue
+            at = () if grain is None else (key[0] - key[0] % grain,)
+            add_measures(out.setdefault(at + tuple(dims[g] for g in group), {}), measures)
+
+    def totals(self, flt: CallFilter) -> Measures:
+        """All measures for ``flt`` as one set of sums."""
+        return self.grouped(flt, ()).get((), empty())
+
+    # -- questions ------------------------------------------------------------
+
+    def summary(self, flt: CallFilter, *, compare: bool = True) -> dict[str, Any]:
+        """Spend, calls, tokens, latency and errors for a range, with the previous period."""
+        current = present(self.totals(flt), detail=True)
+        result: dict[str, Any] = {
+            "since": _iso(flt.since),
+            "until": _iso(flt.until),
+            **current,
+        }
+        if compare and flt.since is not None and flt.until is not None:
+            span = flt.until - flt.since
+            prev = present(self.totals(replace(flt, since=flt.since - span, until=flt.since)))
+            result["previous"] = {"since": _iso(flt.since - span), "until": _iso(flt.since), **prev}
+            result["change"] = {
+                "cost_pct": _pct_change(prev["cost_usd"], current["cost_usd"]),
+                "calls_pct": _pct_change(prev["calls"], current["calls"]),
+            }
+        return result
+
+    def breakdown(
+        self, flt: CallFilter, by: str, *, then: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """Measures per value of dimension ``by`` (and optionally ``then``), costliest first."""
+        cols = tuple(_dimension(d) for d in (by, then) if d is not None)
+        group = cols + (("key_label",) if "key_id" in cols and not _tagged(flt, cols) else ())
+        data = self.grouped(flt, group, measures=PRESENT_MEASURES)
+        total = empty()
+        merged: dict[Key, tuple[str, Measures]] = {}
+        for key, measures in data.items():
+            add_measures(total, measures)
+            ident = key[: len(cols)]
+            label = key[len(cols)] if len(key) > len(cols) else ""
+            _, acc = merged.setdefault(ident, (label, {}))
+            if label and not merged[ident][0]:
+                merged[ident] = (label, acc)
+            add_measures(acc, measures)
+        rows = []
+        for ident, (label, measures) in merged.items():
+            item: dict[str, Any] = {"key": _key_text(cols[0], ident[0])}
+            if then is not None:
+                item["then"] = _key_text(cols[1], ident[1])
+            if label:
+                item["label"] = label
+            item.update(present(measures))
+            item["share"] = _share(measures["cost_nanousd"], total["cost_nanousd"])
+            rows.append((measures["cost_nanousd"], measures["calls"], item))
+        rows.sort(key=lambda r: (-r[0], -r[1], str(r[2]["key"])))
+        return {
+            "by": by,
+            "then": then,
+            "since": _iso(flt.since),
+            "until": _iso(flt.until),
+            "data": [r[2] for r in rows[:limit]],
+            "total": present(total),
+        }
+
+    def series(
+        self, flt: CallFilter, stack: str | None = None, *, grain: int = HOUR_US
+    ) -> dict[Key, Measures]:
+        """Measures per UTC hour or day (and per value of ``stack``), for timeseries."""
+        group = () if stack is None else (_dimension(stack),)
+        return self.grouped(flt, group, grain=grain, measures=PRESENT_MEASURES)
+
+    def sessions(self, flt: CallFilter, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Claude Code (and other) sessions, newest first, at UTC-day precision."""
+        t = rollup_sessions_daily
+        where: list[ColumnElement[bool]] = [t.c.session_id != ""]
+        if flt.since is not None:
+            where.append(t.c.day >= to_micros(flt.since) - to_micros(flt.since) % DAY_US)
+        if flt.until is not None:
+            where.append(t.c.day < to_micros(flt.until))
+        for attr, col in _FILTER_COLUMNS:
+            value = getattr(flt, attr)
+            if value is not None and col in SESSION_DIMS:
+                where.append(t.c[col] == value)
+        if flt.session_id is not None:
+            where.append(t.c.session_id == flt.session_id)
+        sums = [func.sum(t.c[m]).label(m) for m in SESSION_MEASURES]
+        stmt = (
+            select(
+                t.c.session_id,
+                func.max(t.c.project).label("project"),
+                func.max(t.c.user_name).label("user"),
+                func.max(t.c.team).label("team"),
+                func.min(t.c.first_at).label("first_at"),
+                func.max(t.c.last_at).label("last_at"),
+                func.count(func.distinct(t.c.model)).label("models"),
+                *sums,
+            )
+            .where(*where)
+            .group_by(t.c.session_id)
+            .order_by(func.max(t.c.last_at).desc())
+            .limit(limit)
+        )
+        with self.store.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        return [_session_json(r) for r in rows]
+
+
+def _session_json(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "session_id": r["session_id"],
+        "project": r["project"] or None,
+        "user": r["user"] or None,
+        "team": r["team"] or None,
+        "first_at": _iso(from_micros(int(r["first_at"]))),
+        "last_at": _iso(from_micros(int(r["last_at"]))),
+        "models": int(r["models"]),
+        "calls": int(r["calls"]),
+        "errors": int(r["errors"]),
+        "input_tokens": int(r["input_tokens"]),
+        "output_tokens": int(r["output_tokens"]),
+        "cache_read_input_tokens": int(r["cache_read_input_tokens"]),
+        "cache_creation_input_tokens": int(r["cache_creation_input_tokens"]),
+        "cost_usd": format_usd(int(r["cost_nanousd"])),
+    }
+
+
+def _tagged(flt: CallFilter, cols: tuple[str, ...]) -> bool:
+    return flt.tag is not None or "tag" in cols
+
+
+def _dimension(name: str) -> str:
+    try:
+        return DIMENSIONS[name]
+    except KeyError:
+        raise AnalyticsError(
+            f"unknown dimension {name!r}; use one of {', '.join(DIMENSIONS)} (or session)"
+        ) from None
+
+
+def _key_text(col: str, value: Any) -> Any:
+    if col == "status_code":
+        return value or None
+    return value if value != "" else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    from spendgate.storage.calls import rfc3339
+
+    return rfc3339(value)
+
+
+def _share(part: int, whole: int) -> str:
+    if whole <= 0:
+        return "0.0000"
+    return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_EVEN))
+
+
+def _pct_change(before: Any, after: Any) -> str | None:
+    old, new = Decimal(str(before)), Decimal(str(after))
+    if old == 0:
+        return None
+    return str(((new - old) / old * 100).quantize(Decimal("0.01"), ROUND_HALF_EVEN))
+
+
+def percentile(measures: Mapping[str, int], buckets: Iterable[str], q: float) -> float | None:
+    """The ``q`` quantile (0..1) in ms read from a histogram, interpolated within its bucket."""
+    counts = [int(measures.get(b, 0)) for b in buckets]
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, count in enumerate(counts):
+        if count and seen + count >= rank:
+            lower = 0.0 if i == 0 else HIST_BASE_MS * HIST_RATIO ** (i - 1)
+            upper = HIST_BASE_MS * HIST_RATIO**i
+            if i == HIST_BUCKETS - 1:
+                return round(lower, 1)
+            if i == 0:
+                return round(upper * (rank - seen) / count, 1)
+            # Geometric interpolation: the buckets are log-spaced.
+            return round(lower * float((upper / lower) ** ((rank - seen) / count)), 1)
+        seen += count
+    return None
+
+
+def present(m: Mapping[str, int], *, detail: bool = False) -> dict[str, Any]:
+    """The public JSON shape of a set of measures (money as decimal strings)."""
+    m = {**empty(), **m}
+    calls = m["calls"]
+    creation = m["cache_creation_5m_input_tokens"] + m["cache_creation_1h_input_tokens"]
+    out: dict[str, Any] = {
+        "cost_usd": format_usd(m["cost_nanousd"]),
+        "calls": calls,
+        "errors": m["errors"],
+        "input_tokens": m["input_tokens"],
+        "output_tokens": m["output_tokens"],
+        "cache_read_input_tokens": m["cache_read_input_tokens"],
+        "cache_creation_input_tokens": creation,
+        "cache_savings_usd": format_usd(m["cache_savings_nanousd"]),
+    }
+    if not detail:
+        return out
+    avg = from_nanos(m["cost_nanousd"]) / calls if calls else Decimal(0)
+    out.update(
+        {
+            "cache_creation_5m_input_tokens": m["cache_creation_5m_input_tokens"],
+            "cache_creation_1h_input_tokens": m["cache_creation_1h_input_tokens"],
+            "web_search_requests": m["web_search_requests"],
+            "web_fetch_requests": m["web_fetch_requests"],
+            "thinking_tokens": m["thinking_tokens"],
+            "unpriced_calls": m["unpriced_calls"],
+            "avg_cost_per_call_usd": str(avg.quantize(NANO, ROUND_HALF_EVEN)),
+            "error_rate": _share(m["errors"], calls),
+            "cost_breakdown_usd": {
+                name: format_usd(m[f"cost_{name}_nanousd"])
+                for name in (
+                    "input",
+                    "output",
+                    "cache_write_5m",
+                    "cache_write_1h",
+                    "cache_read",
+                    "web_search",
+                    "other",
+                )
+            },
+            "latency_ms": _latency(m, "latency", LATENCY_BUCKETS),
+            "ttft_ms": _latency(m, "ttft", TTFT_BUCKETS),
+        }
+    )
+    return out
+
+
+def _latency(m: Mapping[str, int], prefix: str, buckets: tuple[str, ...]) -> dict[str, Any]:
+    count = m[f"{prefix}_count"]
+    return {
+        "count": count,
+        "avg": round(m[f"{prefix}_sum_ms"] / count, 1) if count else None,
+        "p50": percentile(m, buckets, 0.50),
+        "p95": percentile(m, buckets, 0.95),
+        "p99": percentile(m, buckets, 0.99),
+    }

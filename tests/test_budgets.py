@@ -1,0 +1,251 @@
+"""Hard budgets: calendar periods, atomic reservation, and budgets that hold under load."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import anthropic
+import httpx
+import pytest
+
+from spendgate.budgets import period_window
+from spendgate.budgets.estimate import worst_case
+from spendgate.pricing import PriceBook
+from spendgate.storage import Store
+from spendgate.storage.budgets import BudgetStore, Claim, Exhausted
+from spendgate.storage.keys import KeyStore
+from spendgate.testing.gateway import GatewayServer, gateway_settings
+from spendgate.testing.upstream import FakeUpstream
+
+UPSTREAM_KEY = "sk-ant-api03-upstream-budget-test-secret"
+MODEL = "claude-sonnet-4-6"
+# Each call: max_tokens 10 000 at $15/M = $0.15 reserved (+ a little input); it reports
+# 1 input token and 10 000 output tokens, so it settles at $0.150003.
+MAX_TOKENS = 10_000
+USAGE = {"input_tokens": 1, "output_tokens": MAX_TOKENS, "service_tier": "standard"}
+SETTLED_NANOS = 150_003_000
+LIMIT_USD = "1.55"  # room for 10 reservations, not 11
+
+
+# -- periods -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("period", "at", "zone", "key", "start", "end"),
+    [
+        ("monthly", "2026-11-30T23:30:00+00:00", "Europe/Berlin", "2026-12",
+         "2026-11-30T23:00:00+00:00", "2026-12-31T23:00:00+00:00"),
+        ("daily", "2026-03-29T12:00:00+00:00", "Europe/Berlin", "2026-03-29",
+         "2026-03-28T23:00:00+00:00", "2026-03-29T22:00:00+00:00"),
+        ("weekly", "2026-11-22T12:00:00+00:00", "UTC", "2026-W47",
+         "2026-11-16T00:00:00+00:00", "2026-11-23T00:00:00+00:00"),
+        ("monthly", "2026-12-15T00:00:00+00:00", "UTC", "2026-12",
+         "2026-12-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"),
+    ],
+)  # fmt: skip
+def test_period_windows_follow_the_local_calendar(
+    period: Any, at: str, zone: str, key: str, start: str, end: str
+) -> None:
+    window = period_window(period, datetime.fromisoformat(at), ZoneInfo(zone))
+    assert window.key == key
+    assert window.start == datetime.fromisoformat(start)
+    assert window.end == datetime.fromisoformat(end)
+
+
+def test_lifetime_budget_never_resets() -> None:
+    window = period_window("none", datetime.now(UTC), ZoneInfo("UTC"))
+    assert (window.key, window.start, window.end) == ("all", None, None)
+
+
+def test_worst_case_bounds_the_real_cost() -> None:
+    book = PriceBook.load()
+    body = b'{"model":"claude-sonnet-4-6","max_tokens":1000,"messages":[]}' + b" " * 240
+    body = body[:300]
+    at = datetime.now(UTC)
+    est = worst_case(book, model=MODEL, body=body, max_tokens=1000, at=at)
+    assert est.input_tokens == 100
+    # 100 tokens at the 1h cache-write rate ($6/M) + 1000 at $15/M
+    assert est.nanousd == 600_000 + 15_000_000
+    unknown = worst_case(book, model="claude-unknown-9", body=body, max_tokens=1000, at=at)
+    assert unknown.nanousd > est.nanousd  # priced at the dearest rates in the book
+
+
+# -- the store: all-or-nothing reservation ------------------------------------------
+
+
+def test_reserve_is_all_or_nothing_and_settle_releases(store: Store) -> None:
+    keys, budgets = KeyStore(store.engine), BudgetStore(store.engine)
+    team = keys.create_team("Engineering")
+    roomy = budgets.create_budget(
+        scope="team", scope_value=team.name, period="monthly", limit_nanousd=1_000
+    )
+    tight = budgets.create_budget(scope="user", scope_value="ann", period="none", limit_nanousd=300)
+    claims = [Claim(roomy, "2026-11", None), Claim(tight, "all", None)]
+    budgets.reserve(claims, 200)
+    with pytest.raises(Exhausted) as refused:
+        budgets.reserve(claims, 200)
+    assert refused.value.claim.budget.id == tight.id
+    # The refused call reserved nothing, not even on the budget that had room.
+    assert budgets.usage(roomy.id, "2026-11").reserved_nanousd == 200
+    assert budgets.usage(tight.id, "all").refused == 1
+    budgets.settle(claims, 200, 150)
+    roomy_usage = budgets.usage(roomy.id, "2026-11")
+    assert (roomy_usage.spent_nanousd, roomy_usage.reserved_nanousd) == (150, 0)
+    budgets.reserve(claims, 150)  # 150 spent + 150 = 300 = the limit: allowed
+    with pytest.raises(Exhausted):
+        budgets.reserve(claims, 1)
+
+
+def test_deleted_budget_is_skipped(store: Store) -> None:
+    budgets = BudgetStore(store.engine)
+    gone = budgets.create_budget(scope="global", scope_value="", period="daily", limit_nanousd=0)
+    budgets.delete_budget(gone.id)
+    budgets.reserve([Claim(gone, "2026-11-22", None)], 10)  # no error, nothing stored
+    assert budgets.usage(gone.id, "2026-11-22").reserved_nanousd == 0
+
+
+# -- through the gateway ---------------------------------------------------------
+
+
+def _create_key(url: str) -> dict[str, Any]:
+    resp = httpx.post(
+        f"{url}/api/keys", json={"label": "load", "upstream_key": UPSTREAM_KEY}, timeout=10
+    )
+    assert resp.status_code == 201, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def _create_budget(url: str, key_id: str, limit: str = LIMIT_USD) -> dict[str, Any]:
+    resp = httpx.post(
+        f"{url}/api/budgets",
+        json={"scope": "key", "value": key_id, "limit_usd": limit, "period": "monthly"},
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def _recorded(gateway: GatewayServer, count: int) -> list[dict[str, Any]]:
+    """The request log once ``count`` calls are in it (a record is submitted just after
+    the client has its answer)."""
+    data: list[dict[str, Any]] = []
+    for _ in range(100):
+        gateway.flush()
+        data = httpx.get(f"{gateway.url}/api/requests", params={"limit": 500}).json()["data"]
+        if len(data) >= count:
+            break
+        time.sleep(0.02)
+    return data
+
+
+async def _stream_once(url: str, key: str) -> str:
+    client = anthropic.AsyncAnthropic(base_url=url, api_key=key, max_retries=0, timeout=60)
+    try:
+        stream = await client.messages.create(
+            model=MODEL,
+            max_tokens=MAX_TOKENS,
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            extra_headers={"x-fake-usage": json.dumps(USAGE), "x-fake-sleep": "0.3"},
+        )
+        async for _event in stream:
+            pass
+        return "ok"
+    except anthropic.RateLimitError as exc:
+        assert exc.response.headers.get("x-should-retry") == "false"
+        assert "retry-after" not in exc.response.headers
+        assert "exhausted" in exc.message
+        return "refused"
+    finally:
+        await client.close()
+
+
+async def _hammer(urls: list[str], key: str, calls: int = 100) -> list[str]:
+    return await asyncio.gather(*(_stream_once(urls[i % len(urls)], key) for i in range(calls)))
+
+
+def _assert_budget_held(url: str, budget_id: str, outcomes: list[str]) -> None:
+    assert outcomes.count("ok") == 10, outcomes.count("ok")
+    assert outcomes.count("refused") == 90
+    report = httpx.get(f"{url}/api/budgets/{budget_id}", timeout=10).json()
+    assert report["reserved_usd"] == "0.000000000"
+    spent = int(report["spent_usd"].replace(".", ""))
+    assert spent == 10 * SETTLED_NANOS
+    assert spent <= int(LIMIT_USD.replace(".", "")) * 10_000_000
+    assert report["refused"] == 90
+
+
+async def test_100_concurrent_streams_against_room_for_10_sqlite(
+    sqlite_gateway: GatewayServer,
+) -> None:
+    key = _create_key(sqlite_gateway.url)
+    budget = _create_budget(sqlite_gateway.url, key["id"])
+    outcomes = await _hammer([sqlite_gateway.url], key["key"])
+    _assert_budget_held(sqlite_gateway.url, budget["id"], outcomes)
+    recorded = _recorded(sqlite_gateway, 100)
+    ok = [r for r in recorded if r["status_code"] == 200]
+    assert len(ok) == 10
+    assert all(r["cost_usd"] == "0.150003000" for r in ok)
+    refused = [r for r in recorded if r["status_code"] == 429]
+    assert len(refused) == 90
+    assert {r["error_type"] for r in refused} == {"budget_exceeded"}
+
+
+@pytest.mark.postgres
+async def test_100_concurrent_streams_two_gateways_one_postgres(
+    tmp_path: Path, upstream: FakeUpstream, pg_url: str
+) -> None:
+    settings = [
+        gateway_settings(tmp_path / name, upstream.url, pg_url, secret_key="shared-master-key")
+        for name in ("a", "b")
+    ]
+    with GatewayServer(settings[0]) as first, GatewayServer(settings[1]) as second:
+        key = _create_key(first.url)
+        budget = _create_budget(first.url, key["id"])
+        outcomes = await _hammer([first.url, second.url], key["key"])
+        _assert_budget_held(second.url, budget["id"], outcomes)
+
+
+def test_refusal_names_budget_spent_limit_and_reset(sqlite_gateway: GatewayServer) -> None:
+    key = _create_key(sqlite_gateway.url)
+    _create_budget(sqlite_gateway.url, key["id"], limit="0.01")
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=3)
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        client.messages.create(
+            model=MODEL, max_tokens=1000, messages=[{"role": "user", "content": "hi"}]
+        )
+    error = refused.value.body["error"]  # type: ignore[index]
+    message = error["message"]
+    assert refused.value.status_code == 429
+    assert error["type"] == "rate_limit_error"
+    assert "key:" in message and "spent $0.000000" in message and "of $0.010000" in message
+    assert "resets 20" in message
+    # x-should-retry: false, so the SDK did not retry despite max_retries=3
+    assert [r["status_code"] for r in _recorded(sqlite_gateway, 1)] == [429]
+
+
+def test_budget_created_mid_period_counts_earlier_spend(sqlite_gateway: GatewayServer) -> None:
+    key = _create_key(sqlite_gateway.url)
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=0)
+    client.messages.create(
+        model=MODEL,
+        max_tokens=MAX_TOKENS,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-fake-usage": json.dumps(USAGE)},
+    )
+    assert len(_recorded(sqlite_gateway, 1)) == 1
+    budget = _create_budget(sqlite_gateway.url, key["id"], limit="0.2")
+    with pytest.raises(anthropic.RateLimitError):
+        client.messages.create(
+            model=MODEL, max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "hi"}]
+        )
+    report = httpx.get(f"{sqlite_gateway.url}/api/budgets/{budget['id']}").json()
+    assert report["spent_usd"] == "0.150003000"

@@ -1,0 +1,202 @@
+"""Proxy keys end to end: issue, use with the SDK, attribute, revoke, rotate, keep secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from spendgate.cli.main import cli
+from spendgate.testing.gateway import GatewayServer, gateway_settings
+from spendgate.testing.upstream import FakeUpstream
+from spendgate.vault import SecretBox, hash_key
+
+UPSTREAM_KEY = "sk-ant-api03-UPSTREAM-never-in-clear-0123456789"
+MESSAGE = {"role": "user", "content": "hi"}
+
+
+def _post(gateway: GatewayServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    resp = httpx.post(f"{gateway.url}{path}", json=body, timeout=10)
+    assert resp.status_code == 201, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def _recorded(gateway: GatewayServer, count: int) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = []
+    for _ in range(100):
+        gateway.flush()
+        data = httpx.get(f"{gateway.url}/api/requests", params={"limit": 500}).json()["data"]
+        if len(data) >= count:
+            break
+        time.sleep(0.02)
+    return data
+
+
+def _issue(gateway: GatewayServer, **extra: Any) -> dict[str, Any]:
+    return _post(gateway, "/api/keys", {"label": "alice", "upstream_key": UPSTREAM_KEY, **extra})
+
+
+def test_key_calls_are_attributed_and_use_the_attached_credential(
+    gateway: GatewayServer, upstream: FakeUpstream
+) -> None:
+    _post(gateway, "/api/teams", {"name": "Engineering", "color": "#3b82f6"})
+    key = _issue(gateway, team="Engineering", user="alice", project="apollo", tags=["cli"])
+    assert key["key"].startswith("sg-") and len(key["key"]) >= 35
+    # api_key -> x-api-key; auth_token -> Authorization: Bearer (Claude Code's two ways)
+    for client in (
+        anthropic.Anthropic(base_url=gateway.url, api_key=key["key"], max_retries=0),
+        anthropic.Anthropic(base_url=gateway.url, auth_token=key["key"], max_retries=0),
+    ):
+        client.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=10,
+            messages=[MESSAGE],
+            extra_headers={
+                "x-spendgate-project": "hermes",
+                "x-spendgate-tags": "nightly",
+                "x-claude-code-session-id": "sess-42",
+            },
+        )
+        served = upstream.served[-1].headers
+        assert served["x-api-key"] == UPSTREAM_KEY
+        assert "authorization" not in served
+        assert not any(name.startswith("x-spendgate-") for name in served)
+    records = _recorded(gateway, 2)
+    assert len(records) == 2
+    for rec in records:
+        assert rec["key_id"] == key["id"]
+        assert rec["key_label"] == "alice"
+        assert rec["team"] == "Engineering"
+        assert rec["user"] == "alice"
+        assert rec["project"] == "hermes"  # the header overrides the key's default
+        assert rec["tags"] == ["cli", "nightly"]
+        assert rec["session_id"] == "sess-42"
+        assert rec["cost_usd"] is not None
+
+
+def _auth_error(gateway: GatewayServer, secret: str) -> str:
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=secret, max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as refused:
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[MESSAGE])
+    error = refused.value.body["error"]  # type: ignore[index]
+    assert error["type"] == "authentication_error"
+    return str(error["message"])
+
+
+def test_revoked_expired_unknown_and_rotated_keys(sqlite_gateway: GatewayServer) -> None:
+    gw = sqlite_gateway
+    key = _issue(gw)
+    ok = anthropic.Anthropic(base_url=gw.url, api_key=key["key"], max_retries=0)
+    ok.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[MESSAGE])
+    revoked = httpx.post(f"{gw.url}/api/keys/{key['id']}/revoke").json()
+    assert revoked["status"] == "revoked"
+    assert "revoked" in _auth_error(gw, key["key"])
+    assert "unknown proxy key" in _auth_error(gw, "sg-" + "x" * 43)
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    expired = _issue(gw, expires_at=past)
+    assert "expired" in _auth_error(gw, expired["key"])
+
+    old = _issue(gw, label="rotating")
+    new = _post(gw, f"/api/keys/{old['id']}/rotate", {})
+    assert new["key"] != old["key"] and new["label"] == "rotating"
+    assert "revoked" in _auth_error(gw, old["key"])
+    fresh = anthropic.Anthropic(base_url=gw.url, api_key=new["key"], max_retries=0)
+    fresh.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[MESSAGE])
+    listed = httpx.get(f"{gw.url}/api/keys").json()
+    assert {k["id"]: k["rotated_to"] for k in listed}[old["id"]] == new["id"]
+
+
+def test_revocation_from_another_process_takes_effect_within_the_ttl(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    db = f"sqlite:///{tmp_path / 'spendgate.db'}"
+    settings = gateway_settings(tmp_path, upstream.url, db, key_cache_ttl=0.2)
+    with GatewayServer(settings) as gw:
+        key = _issue(gw)
+        client = anthropic.Anthropic(base_url=gw.url, api_key=key["key"], max_retries=0)
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[MESSAGE])
+        result = CliRunner().invoke(cli, ["keys", "revoke", key["id"], "--database-url", db])
+        assert result.exit_code == 0, result.output
+        time.sleep(0.3)
+        assert "revoked" in _auth_error(gw, key["key"])
+
+
+def test_secrets_never_stored_logged_or_returned_in_clear(
+    tmp_path: Path, sqlite_gateway: GatewayServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    gw = sqlite_gateway
+    key = _issue(gw)
+    client = anthropic.Anthropic(base_url=gw.url, api_key=key["key"], max_retries=0)
+    client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[MESSAGE])
+    revoked = _issue(gw)
+    httpx.post(f"{gw.url}/api/keys/{revoked['id']}/revoke")
+    _auth_error(gw, revoked["key"])
+    _recorded(gw, 2)
+    answers = [
+        httpx.get(f"{gw.url}{path}").text
+        for path in ("/api/keys", f"/api/keys/{key['id']}", "/api/requests", "/health")
+    ]
+    secrets = [UPSTREAM_KEY, key["key"], revoked["key"]]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "spendgate.db" for p in files)
+    for secret in secrets:
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), f"{secret[:6]}... in {path}"
+        for answer in answers:
+            assert secret not in answer
+        assert secret not in caplog.text
+    # What is stored instead: the hash of the proxy key, the credential encrypted.
+    listed = {k["id"]: k for k in httpx.get(f"{gw.url}/api/keys").json()}
+    assert listed[key["id"]]["hint"] == "sg-..." + key["key"][-4:]
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("spendgate.db*"))  # with the WAL
+    assert hash_key(key["key"]).encode() in stored
+    key_file = gw.settings.home / "secret.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    box = SecretBox.from_settings(gw.settings, create=False)
+    assert box.decrypt(box.encrypt(UPSTREAM_KEY)) == UPSTREAM_KEY
+
+
+def _cli(db: str, *args: str) -> Any:
+    result = CliRunner().invoke(cli, [*args, "--database-url", db])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output) if "--json" in args or args[1] == "list" else result.output
+
+
+def test_cli_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPENDGATE_HOME", str(tmp_path / "home"))
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    _cli(db, "teams", "create", "Research", "--json")
+    key = _cli(db, "keys", "create", "--label", "bob", "--team", "Research", "--json")
+    assert key["key"].startswith("sg-") and key["id"] and key["team"] == "Research"
+    budget = _cli(
+        db, "budgets", "create", "--key", key["id"], "--limit-usd", "25", "--period", "monthly",
+        "--json",
+    )  # fmt: skip
+    assert (budget["scope"], budget["scope_value"], budget["limit_usd"]) == (
+        "key",
+        key["id"],
+        "25.000000000",
+    )
+    for flag in (["--team", "Research"], ["--user", "bob"], ["--project", "p"], ["--tag", "t"]):
+        made = _cli(db, "budgets", "create", *flag, "--limit-usd", "1", "--json")
+        assert made["scope"] == flag[0][2:]
+    made = _cli(
+        db, "budgets", "create", "--global", "--limit-usd", "9", "--period", "daily", "--json"
+    )
+    assert made["scope"] == "global" and made["period"] == "daily"
+    assert len(_cli(db, "budgets", "list")) == 6
+    listed = _cli(db, "keys", "list")
+    assert [k["id"] for k in listed] == [key["id"]] and "key" not in listed[0]
+    bad = CliRunner().invoke(cli, ["budgets", "create", "--team", "Nope", "--limit-usd", "1",
+                                   "--database-url", db])  # fmt: skip
+    assert bad.exit_code != 0 and "spendgate teams list" in bad.output
