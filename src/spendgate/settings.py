@@ -140,6 +140,76 @@ class Settings(BaseSettings):
         default="info", description="Log level of the gateway's own (JSON) log lines."
     )
     access_log: bool = Field(default=False, description="Log one line per HTTP request.")
+    # -- operations (docs/deployment.md) --
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Gateway processes sharing the port. Each has its own upstream pool, database pool "
+            "and writer; use PostgreSQL when more than one."
+        ),
+    )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "PostgreSQL connections kept open per process (as many again may open under "
+            "load): budget max_connections >= replicas x workers x 2 x this."
+        ),
+    )
+    shutdown_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "On SIGTERM, seconds in-flight calls (long streams) get to finish before they are "
+            "cut; the writer then drains every record."
+        ),
+    )
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics_label_limit: int = Field(
+        default=100,
+        ge=1,
+        description=(
+            "Most distinct values per metric label (model, team, key) in one process; later "
+            "values are counted under \"other\"."
+        ),
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of per-process metric files when workers > 1 (emptied at start). "
+            "Default: home/metrics."
+        ),
+    )
+    otel_endpoint: str | None = Field(
+        default=None,
+        description=(
+            "OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces): one span per "
+            "proxied call. Needs pip install 'spendgate[otel]'."
+        ),
+    )
+    otel_service_name: str = Field(
+        default="spendgate", description="service.name of the exported spans."
+    )
+    retention_days: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Delete raw calls older than this many days (rollups stay, so reports keep "
+            "them); 0 keeps raw calls forever."
+        ),
+    )
+    retention_interval: float = Field(
+        default=3600.0, gt=0, description="Seconds between two retention runs."
+    )
+    call_log: bool = Field(
+        default=False,
+        description=(
+            "Log one JSON line per proxied call: ids, model, status, tokens, cost, latency "
+            "(never bodies or credentials)."
+        ),
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -192,6 +262,11 @@ class Settings(BaseSettings):
     def effective_spool_dir(self) -> Path:
         """Where records go when the database cannot take them."""
         return self.spool_dir or self.home / "spool"
+
+    @property
+    def effective_metrics_dir(self) -> Path:
+        """Where worker processes keep their metric files (``--workers`` > 1)."""
+        return self.metrics_dir or self.home / "metrics"
 
     @property
     def is_loopback(self) -> bool:
