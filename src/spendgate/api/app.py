@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from spendgate import __version__
 from spendgate.api.budgets import router as budgets_router
+from spendgate.api.dashboard import DashboardFiles
 from spendgate.api.errors import ApiError
 from spendgate.api.keys import router as keys_router
 from spendgate.api.reporting import routers as reporting_routers
@@ -67,6 +68,7 @@ def create_management_app(gateway: Gateway) -> FastAPI:
         app.include_router(router)
     app.include_router(keys_router)
     app.include_router(budgets_router)
+    app.add_middleware(DashboardFiles)  # the web dashboard at / (never under /api)
     return app
 
 
