@@ -68,6 +68,9 @@ class CallRecord:
     complete: bool = True
     error_type: str | None = None
     error_message: str | None = None
+    # When the call was handed to the upstream; None for calls the gateway answered
+    # itself (refusals). Feeds the added-latency metric; not stored.
+    forwarded_at: datetime | None = None
     first_byte_at: datetime | None = None
     ended_at: datetime | None = None
     latency_ms: float | None = None

@@ -246,6 +246,7 @@ class Proxy:
         data: Any = info.body if info.body is not None else None
         if data is None and scope["method"] not in ("GET", "HEAD", "DELETE", "OPTIONS"):
             data = stream_body(receive)
+        record.forwarded_at = utcnow()
         try:
             resp = await self.session.request(
                 scope["method"],

@@ -26,6 +26,8 @@ from spendgate.storage.calls import record_to_row
 log = logging.getLogger("spendgate.recorder")
 
 Pricer = Callable[[CallRecord], None]
+# Sees every priced batch before it is written (metrics, traces); off the hot path.
+Observer = Callable[[list[CallRecord]], None]
 _STOP = object()
 _RETRY_SECONDS = 1.0
 
@@ -54,8 +56,10 @@ class Recorder:
         queue_size: int = 100_000,
         batch_size: int = 1000,
         flush_interval: float = 0.1,
+        observer: Observer | None = None,
     ) -> None:
         self.store = store
+        self.observer = observer
         self.spool = Spool(spool_dir)
         self.pricer = pricer
         self.batch_size = batch_size
@@ -102,6 +106,11 @@ class Recorder:
             if rest:
                 self._spill(rest, reason="shutdown deadline")
         self._task = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the writer task is alive (readiness)."""
+        return self._task is not None and not self._task.done()
 
     async def flush(self) -> None:
         """Wait until every record submitted so far has been handled (tests, CLI)."""
@@ -182,6 +191,7 @@ class Recorder:
 
     async def _write(self, batch: list[CallRecord]) -> None:
         self._price(batch)
+        self._observe(batch)
         if not self.database_ok and not self._should_retry():
             self._spill(batch, reason="database unavailable")
             return
@@ -193,6 +203,14 @@ class Recorder:
             return
         self._database_back()
         self.written += len(batch)
+
+    def _observe(self, batch: list[CallRecord]) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer(batch)
+        except Exception:  # telemetry must never cost a record
+            log.exception("call observer failed")
 
     def _should_retry(self) -> bool:
         return self.database_ok or time.monotonic() - self._last_retry >= _RETRY_SECONDS
