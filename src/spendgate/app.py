@@ -16,10 +16,12 @@ import aiohttp
 
 from spendgate import __version__
 from spendgate.governance import Governance
+from spendgate.operations import Operations
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy.auth import Authenticator
 from spendgate.proxy.forward import Proxy, Receive, Scope, Send
 from spendgate.recording.writer import Recorder
+from spendgate.safety import check_database
 from spendgate.settings import Settings
 from spendgate.storage import Store
 
@@ -42,13 +44,20 @@ class Gateway:
     management: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
     governance: Governance | None = None
+    operations: Operations | None = None
+    inflight: int = 0  # proxied calls being answered (metrics, shutdown)
+    draining: bool = False  # set on SIGTERM: /readyz answers 503 from then on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             path: str = scope["path"]
             if path.startswith("/v1/") and not path.startswith(_LOCAL_V1_PREFIXES):
-                await self.proxy(scope, receive, send)
+                self.inflight += 1
+                try:
+                    await self.proxy(scope, receive, send)
+                finally:
+                    self.inflight -= 1
                 return
             if path == "/" and scope["method"] == "HEAD":
                 # Claude Code probes the base URL before its first request.
@@ -80,7 +89,10 @@ class Gateway:
     async def startup(self) -> None:
         """Open the database (migrating it), start the recorder and the upstream client."""
         settings = self.settings
-        self.store = await asyncio.to_thread(Store.open, settings.effective_database_url)
+        self.store = await asyncio.to_thread(
+            Store.open, settings.effective_database_url, pool_size=settings.database_pool_size
+        )
+        await asyncio.to_thread(check_database, settings, self.store)
         if self.governance is not None:
             self.governance.open(self.store)
         self.recorder = Recorder(
@@ -90,6 +102,7 @@ class Gateway:
             queue_size=settings.queue_size,
             batch_size=settings.batch_size,
             flush_interval=settings.flush_interval,
+            observer=self.operations.telemetry.observe if self.operations else None,
         )
         await self.recorder.start()
         self.proxy.submit = self.recorder.submit
@@ -102,6 +115,8 @@ class Gateway:
         self.proxy.session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, trust_env=False
         )
+        if self.operations is not None:
+            await self.operations.start(self)
         self.started = True
         log.info(
             "spendgate %s ready: upstream %s, database %s",
@@ -117,6 +132,8 @@ class Gateway:
             self.proxy.session = None
         if self.recorder is not None:
             await self.recorder.stop()
+        if self.operations is not None:
+            await self.operations.stop(self)
         if self.store is not None:
             self.store.close()
         self.started = False
@@ -148,7 +165,13 @@ def create_app(settings: Settings | None = None) -> Gateway:
         read_timeout=settings.read_timeout,
     )
     proxy.reserve, proxy.settle = governance.reserve, governance.settle
-    gateway = Gateway(settings=settings, book=book, proxy=proxy, governance=governance)
+    gateway = Gateway(
+        settings=settings,
+        book=book,
+        proxy=proxy,
+        governance=governance,
+        operations=Operations.from_settings(settings),
+    )
     from spendgate.api.app import create_management_app
 
     gateway.management = create_management_app(gateway)

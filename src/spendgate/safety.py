@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from spendgate.settings import ConfigError, Settings
+from spendgate.storage import Store
+from spendgate.storage.keys import KeyRow, KeyStore
+from spendgate.vault import KEY_FILE_NAME, SecretBox, SecretError
 
 
 def check_startup(settings: Settings) -> None:

@@ -172,7 +172,7 @@ class Settings(BaseSettings):
         ge=1,
         description=(
             "Most distinct values per metric label (model, team, key) in one process; later "
-            "values are counted under \"other\"."
+            'values are counted under "other".'
         ),
     )
     metrics_dir: Path | None = Field(

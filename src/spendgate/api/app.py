@@ -17,6 +17,7 @@ from spendgate.api.budgets import router as budgets_router
 from spendgate.api.dashboard import DashboardFiles
 from spendgate.api.errors import ApiError
 from spendgate.api.keys import router as keys_router
+from spendgate.api.operations import router as operations_router
 from spendgate.api.reporting import routers as reporting_routers
 from spendgate.api.requests import router as requests_router
 from spendgate.storage import StorageError
@@ -63,6 +64,7 @@ def create_management_app(gateway: Gateway) -> FastAPI:
         """Liveness and recording health: queue depth, spooled and lost records, database status."""
         return health_report(gateway)
 
+    app.include_router(operations_router)
     app.include_router(requests_router)
     for router in reporting_routers:  # analytics, exports, Anthropic Admin API
         app.include_router(router)

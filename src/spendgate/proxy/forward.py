@@ -172,18 +172,22 @@ class Proxy:
         # forwarding, settle with the finished record.
         self.reserve: Hook | None = None
         self.settle: Settle | None = None
+        # Calls being handled now (graceful shutdown and flush wait for zero).
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         record = CallRecord(created_at=utcnow(), method=scope["method"], endpoint=scope["path"])
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         record.user_agent = _header(headers, b"user-agent")
+        self.in_flight += 1
         try:
             await self._handle(scope, receive, send, record, started)
         except ClientGone:
             record.complete = False
             record.error_type = record.error_type or "client_disconnected"
         finally:
+            self.in_flight -= 1
             if record.status_code is not None:
                 self._finish(record, started)
 

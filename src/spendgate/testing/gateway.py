@@ -97,9 +97,17 @@ class GatewayServer:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def flush(self) -> None:
-        """Wait until every finished call has been written (or spooled)."""
-        assert self.app.recorder is not None
-        self.call(self.app.recorder.flush())
+        """Wait until every call in flight has finished and been written (or spooled)."""
+        recorder = self.app.recorder
+        assert recorder is not None
+
+        async def idle() -> None:
+            # A client may hold the whole response before the proxy has filed its record.
+            while self.app.proxy.in_flight:
+                await asyncio.sleep(0.005)
+            await recorder.flush()
+
+        self.call(idle())
 
     def stop(self) -> None:
         """Graceful shutdown: in-flight calls finish, the recorder drains."""
