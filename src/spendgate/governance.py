@@ -12,15 +12,26 @@ from zoneinfo import ZoneInfo
 
 from spendgate.budgets.guard import BudgetGuard, Reservation
 from spendgate.keys import KeyResolver
+from spendgate.limits.guard import LimitGuard, LimitHold
 from spendgate.pricing import PriceBook
 from spendgate.proxy.auth import AuthError, ProxyKeyGrant, Resolved
+from spendgate.proxy.errors import Refused
 from spendgate.proxy.forward import RequestInfo
 from spendgate.records import CallRecord
 from spendgate.settings import Settings
 from spendgate.storage import Store
 from spendgate.storage.budgets import BudgetStore
 from spendgate.storage.keys import KeyStore
+from spendgate.storage.limits import LimitStore
 from spendgate.vault import SecretBox
+
+
+@dataclass
+class Holds:
+    """What one in-flight call holds: rate-limit buckets and a budget reservation."""
+
+    limits: LimitHold | None
+    budget: Reservation | None
 
 
 @dataclass
@@ -33,6 +44,8 @@ class Governance:
     budgets: BudgetStore | None = None
     resolver: KeyResolver | None = None
     guard: BudgetGuard | None = None
+    limits: LimitStore | None = None
+    limiter: LimitGuard | None = None
     _box: SecretBox | None = field(default=None, repr=False)
 
     def box(self) -> SecretBox:
@@ -51,6 +64,8 @@ class Governance:
         self.guard = BudgetGuard(
             self.budgets, self.book, zone=ZoneInfo(self.settings.budget_timezone), ttl=ttl
         )
+        self.limits = LimitStore(store.engine)
+        self.limiter = LimitGuard(self.limits, ttl=ttl)
 
     def changed(self) -> None:
         """Drop cached keys and budgets after a change made through this gateway."""
@@ -58,6 +73,8 @@ class Governance:
             self.resolver.invalidate()
         if self.guard is not None:
             self.guard.invalidate()
+        if self.limiter is not None:
+            self.limiter.invalidate()
 
     async def resolve_key(self, secret: str) -> ProxyKeyGrant:
         """The proxy's key resolver."""
@@ -68,12 +85,27 @@ class Governance:
         return await self.resolver(secret)
 
     async def reserve(self, resolved: Resolved, info: RequestInfo, path: str) -> Any:
-        """The proxy's reserve hook."""
+        """The proxy's reserve hook: rate limits first (a 429 to retry), then budgets."""
+        held = None
+        if self.limiter is not None:
+            held = await self.limiter.reserve(resolved, info, path)
         if self.guard is None:
-            return None
-        return await self.guard.reserve(resolved, info, path)
+            return None if held is None else Holds(held, None)
+        try:
+            reservation = await self.guard.reserve(resolved, info, path)
+        except Refused:
+            if self.limiter is not None:
+                await self.limiter.release(held)  # the call is not forwarded
+            raise
+        if held is None:
+            return reservation
+        return Holds(held, reservation)
 
     async def settle(self, reservation: Any, record: CallRecord) -> None:
         """The proxy's settle hook."""
+        if isinstance(reservation, Holds):
+            if self.limiter is not None:
+                await self.limiter.settle(reservation.limits, record)
+            reservation = reservation.budget
         if self.guard is not None and isinstance(reservation, Reservation):
             await self.guard.settle(reservation, record)

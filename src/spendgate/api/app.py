@@ -17,6 +17,7 @@ from spendgate.api.budgets import router as budgets_router
 from spendgate.api.dashboard import DashboardFiles
 from spendgate.api.errors import ApiError
 from spendgate.api.keys import router as keys_router
+from spendgate.api.limits import router as limits_router
 from spendgate.api.operations import router as operations_router
 from spendgate.api.reporting import routers as reporting_routers
 from spendgate.api.requests import router as requests_router
@@ -70,6 +71,7 @@ def create_management_app(gateway: Gateway) -> FastAPI:
         app.include_router(router)
     app.include_router(keys_router)
     app.include_router(budgets_router)
+    app.include_router(limits_router)
     app.add_middleware(DashboardFiles)  # the web dashboard at / (never under /api)
     return app
 

@@ -12,6 +12,7 @@ from spendgate.cli.common import build_settings, database_option, open_store, pr
 from spendgate.cli.demo import demo
 from spendgate.cli.imports import import_
 from spendgate.cli.keys import budgets, keys, teams
+from spendgate.cli.limits import limits
 from spendgate.cli.prices import prices, reprice_command, whatif_command
 from spendgate.cli.reports import export, prune_command, rebuild_rollups_command, report, tail
 from spendgate.logs import configure_logging
@@ -202,6 +203,7 @@ def config_show() -> None:
 cli.add_command(keys)
 cli.add_command(teams)
 cli.add_command(budgets)
+cli.add_command(limits)
 for _command in (report, tail, export, demo, import_, prices, reprice_command, whatif_command):
     cli.add_command(_command)
 db.add_command(rebuild_rollups_command)

@@ -1,0 +1,366 @@
+"""Rate limits and their token buckets: definitions, atomic take, settlement.
+
+Each (limit, subject) has one bucket row. A bucket is Anthropic's own model: a
+capacity of one minute's worth of the limit, drained continuously at the
+limit's rate, so a full bucket has room again after ``1/rate`` of a minute,
+not at the next minute boundary. Levels are integers in units x microseconds
+(a call taking ``c`` units adds ``c * 60e6``; a limit of ``L`` per minute
+drains ``L`` per microsecond and holds ``L * 60e6``), so the arithmetic is exact
+and identical on SQLite and PostgreSQL.
+
+Taking from a bucket is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE fits
+RETURNING`` statement: it creates the bucket, or drains it to now and adds the
+call only if every rate of the limit still fits. The upsert holds the row's
+write lock, so check and increment are one atomic step across processes. All
+buckets of one call are taken in one transaction, in (limit, subject) order so
+two calls never lock in opposite orders; if one refuses, the transaction rolls
+back and nothing is taken.
+
+Clocks: "now" is the gateway's wall clock. A bucket never moves backwards, so a
+replica whose clock lags only drains a little less; keep replicas on NTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    delete,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from spendgate.limits.model import EACH, MAX_PER_MINUTE, METRICS, Metric, RateLimit, Scope
+from spendgate.records import new_id, utcnow
+from spendgate.storage.keys import NotFound
+from spendgate.storage.limits_schema import rate_limit_buckets, rate_limits
+
+MINUTE_US = 60_000_000
+# Longest idle time drained in one step; with MAX_PER_MINUTE it keeps products in 64 bits.
+MAX_ELAPSED_US = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one call takes from one bucket, in units (requests, tokens)."""
+
+    limit: RateLimit
+    subject: str
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def cost(self, metric: Metric) -> int:
+        """The units of ``metric`` this charge takes."""
+        return int(getattr(self, metric))
+
+    @property
+    def order(self) -> tuple[str, str]:
+        """The lock order."""
+        return (self.limit.id, self.subject)
+
+
+@dataclass(frozen=True)
+class Level:
+    """A bucket's levels (units x microseconds) as of ``at_us``."""
+
+    at_us: int
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    refused: int = 0
+
+    def of(self, metric: Metric) -> int:
+        """The level of ``metric``."""
+        return int(getattr(self, metric))
+
+    def drained(self, limit: RateLimit, now_us: int) -> Level:
+        """The levels at ``now_us`` (never earlier than ``at_us``)."""
+        elapsed = min(max(now_us - self.at_us, 0), MAX_ELAPSED_US)
+        values = {}
+        for metric in METRICS:
+            rate = limit.per_minute(metric)
+            values[metric] = 0 if rate is None else max(self.of(metric) - elapsed * rate, 0)
+        return Level(max(self.at_us, now_us), refused=self.refused, **values)
+
+    def used(self, metric: Metric) -> int:
+        """Units of ``metric`` counted in the bucket, rounded up."""
+        return -(-self.of(metric) // MINUTE_US)
+
+
+def wait_us(level: int, cost: int, per_minute: int) -> int:
+    """Microseconds until ``cost`` more units fit in a drained bucket at ``level``."""
+    excess = level + cost * MINUTE_US - per_minute * MINUTE_US
+    return max(0, -(-excess // per_minute))
+
+
+class RateLimited(Exception):
+    """A bucket has no room for a call."""
+
+    def __init__(self, charge: Charge, level: Level, metric: Metric, wait: int) -> None:
+        super().__init__(charge.limit.name)
+        self.charge = charge
+        self.level = level
+        self.metric = metric
+        self.wait_us = wait
+
+
+class _NoRoom(Exception):
+    def __init__(self, charge: Charge) -> None:
+        super().__init__(charge.limit.id)
+        self.charge = charge
+
+
+def _limit(row: Any) -> RateLimit:
+    m = row._mapping
+    return RateLimit(
+        id=m["id"],
+        name=m["name"],
+        scope=m["scope"],
+        scope_value=m["scope_value"],
+        requests_per_minute=m["requests_per_minute"],
+        input_tokens_per_minute=m["input_tokens_per_minute"],
+        output_tokens_per_minute=m["output_tokens_per_minute"],
+        created_at=m["created_at"],
+    )
+
+
+def _big(value: int) -> ColumnElement[int]:
+    return literal(value, BigInteger)
+
+
+class LimitStore:
+    """Rate limit definitions and buckets. Thread-safe: each method takes its own connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    # -- definitions -------------------------------------------------------
+
+    def create_limit(
+        self,
+        *,
+        scope: Scope,
+        scope_value: str,
+        requests_per_minute: int | None = None,
+        input_tokens_per_minute: int | None = None,
+        output_tokens_per_minute: int | None = None,
+        name: str | None = None,
+    ) -> RateLimit:
+        """Store a new rate limit and return it."""
+        rates = (requests_per_minute, input_tokens_per_minute, output_tokens_per_minute)
+        if all(rate is None for rate in rates):
+            raise ValueError(
+                "a rate limit needs at least one of requests, input tokens or output tokens "
+                "per minute (--rpm, --input-tpm, --output-tpm)"
+            )
+        if any(rate is not None and not 0 < rate <= MAX_PER_MINUTE for rate in rates):
+            raise ValueError(f"rates per minute are whole numbers from 1 to {MAX_PER_MINUTE:,}")
+        limit_id = new_id()
+        if name is None:
+            name = scope if scope == "global" else f"{scope}:{scope_value}"
+        with self.engine.begin() as conn:
+            conn.execute(
+                rate_limits.insert().values(
+                    id=limit_id,
+                    name=name,
+                    scope=scope,
+                    scope_value=scope_value,
+                    requests_per_minute=requests_per_minute,
+                    input_tokens_per_minute=input_tokens_per_minute,
+                    output_tokens_per_minute=output_tokens_per_minute,
+                    created_at=utcnow(),
+                )
+            )
+        return self.get_limit(limit_id)
+
+    def get_limit(self, limit_id: str) -> RateLimit:
+        """The limit with this id; :class:`NotFound` otherwise."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(rate_limits).where(rate_limits.c.id == limit_id)).first()
+        if row is None:
+            raise NotFound(f"no rate limit {limit_id!r}; see `spendgate limits list`")
+        return _limit(row)
+
+    def list_limits(self) -> list[RateLimit]:
+        """Every rate limit, ordered by id."""
+        with self.engine.connect() as conn:
+            return [_limit(r) for r in conn.execute(select(rate_limits).order_by(rate_limits.c.id))]
+
+    def delete_limit(self, limit_id: str) -> None:
+        """Delete a rate limit and its buckets."""
+        self.get_limit(limit_id)
+        with self.engine.begin() as conn:
+            conn.execute(delete(rate_limits).where(rate_limits.c.id == limit_id))
+            conn.execute(
+                delete(rate_limit_buckets).where(rate_limit_buckets.c.limit_id == limit_id)
+            )
+
+    def levels(self, limit: RateLimit, now_us: int, *, top: int = 20) -> list[tuple[str, Level]]:
+        """The fullest buckets of ``limit`` at ``now_us``: (subject, drained levels)."""
+        b = rate_limit_buckets.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(b.subject, b.at_us, b.requests, b.input_tokens, b.output_tokens, b.refused)
+                .where(b.limit_id == limit.id)
+                .order_by(b.at_us.desc())
+                .limit(1000)
+            ).all()
+        found = [(r[0], Level(*(int(v) for v in r[1:])).drained(limit, now_us)) for r in rows]
+
+        def fullness(item: tuple[str, Level]) -> float:
+            level = item[1]
+            return max((level.of(m) / (rate * MINUTE_US) for m in limit.metrics
+                        if (rate := limit.per_minute(m))), default=0.0)  # fmt: skip
+
+        found.sort(key=fullness, reverse=True)
+        return found[:top]
+
+    # -- taking and settling -------------------------------------------------
+
+    def _fn(self, name: str, *args: Any) -> ColumnElement[int]:
+        # Two-argument max/min: GREATEST/LEAST on PostgreSQL, scalar max()/min() on SQLite.
+        if self.dialect == "postgresql":
+            return getattr(func, "greatest" if name == "max" else "least")(*args)  # type: ignore[no-any-return]
+        return getattr(func, name)(*args)  # type: ignore[no-any-return]
+
+    def _drained(self, metric: Metric, rate: int, now_us: int) -> ColumnElement[int]:
+        b = rate_limit_buckets.c
+        elapsed = self._fn("min", self._fn("max", _big(now_us) - b.at_us, 0), MAX_ELAPSED_US)
+        return self._fn("max", b[metric] - elapsed * _big(rate), 0)
+
+    def _take_one(self, conn: Connection, charge: Charge, now_us: int) -> bool:
+        b = rate_limit_buckets
+        limit = charge.limit
+        initial: dict[str, ColumnElement[int]] = {}
+        updates: dict[str, Any] = {"at_us": self._fn("max", b.c.at_us, _big(now_us))}
+        fits = []
+        for metric in METRICS:
+            rate = limit.per_minute(metric)
+            if rate is None:
+                initial[metric] = _big(0)
+                updates[metric] = 0
+                continue
+            added = min(charge.cost(metric), rate) * MINUTE_US
+            initial[metric] = _big(added)
+            level = self._drained(metric, rate, now_us) + _big(added)
+            updates[metric] = level
+            fits.append(level <= _big(rate * MINUTE_US))
+        source = select(
+            rate_limits.c.id,
+            literal(charge.subject),
+            _big(now_us),
+            initial["requests"],
+            initial["input_tokens"],
+            initial["output_tokens"],
+            _big(0),
+        ).where(rate_limits.c.id == limit.id)
+        columns = ["limit_id", "subject", "at_us", *METRICS, "refused"]
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(b)
+            .from_select(columns, source)
+            .on_conflict_do_update(
+                index_elements=["limit_id", "subject"], set_=updates, where=and_(*fits)
+            )
+            .returning(b.c.limit_id)
+        )
+        return conn.execute(stmt).first() is not None
+
+    def take(self, charges: Sequence[Charge], now_us: int) -> None:
+        """Take every charge from its bucket, or none of them.
+
+        Raises :class:`RateLimited` for a bucket without room (the charges are
+        then not taken; the bucket's ``refused`` count goes up). A charge on a
+        limit deleted meanwhile is skipped.
+        """
+        ordered = sorted(charges, key=lambda c: c.order)
+        while ordered:
+            try:
+                with self.engine.begin() as conn:
+                    for charge in ordered:
+                        if not self._take_one(conn, charge, now_us):
+                            raise _NoRoom(charge)  # rolls the whole transaction back
+                return
+            except _NoRoom as no_room:
+                refused = no_room.charge
+            level = self._count_refusal(refused)
+            if level is not None:
+                raise self._limited(refused, level, now_us)
+            # No bucket and no room: the limit was deleted after it was cached.
+            ordered = [c for c in ordered if c is not refused]
+
+    def _count_refusal(self, charge: Charge) -> Level | None:
+        b = rate_limit_buckets.c
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sql_update(rate_limit_buckets)
+                .where(b.limit_id == charge.limit.id, b.subject == charge.subject)
+                .values(refused=b.refused + 1)
+                .returning(b.at_us, b.requests, b.input_tokens, b.output_tokens, b.refused)
+            ).first()
+        return None if row is None else Level(*(int(v) for v in row))
+
+    @staticmethod
+    def _limited(charge: Charge, level: Level, now_us: int) -> RateLimited:
+        limit = charge.limit
+        drained = level.drained(limit, now_us)
+        waits = []
+        for metric in limit.metrics:
+            rate = limit.per_minute(metric)
+            assert rate is not None
+            cost = min(charge.cost(metric), rate)
+            waits.append((wait_us(drained.of(metric), cost, rate), metric))
+        wait, metric = max(waits)
+        return RateLimited(charge, drained, metric, wait)
+
+    def settle(self, charges: Sequence[Charge], actual: Sequence[Charge], now_us: int) -> None:
+        """Replace what ``charges`` took with what the calls really used (``actual``, same
+        order), clamped at zero. Returning all of it (``actual`` at zero) releases a call."""
+        b = rate_limit_buckets
+        pairs = sorted(zip(charges, actual, strict=True), key=lambda p: p[0].order)
+        with self.engine.begin() as conn:
+            for taken, used in pairs:
+                limit = taken.limit
+                updates: dict[str, Any] = {"at_us": self._fn("max", b.c.at_us, _big(now_us))}
+                changed = False
+                for metric in METRICS:
+                    rate = limit.per_minute(metric)
+                    if rate is None:
+                        continue
+                    delta = used.cost(metric) - min(taken.cost(metric), rate)
+                    changed = changed or delta != 0
+                    level = self._drained(metric, rate, now_us) + _big(delta * MINUTE_US)
+                    updates[metric] = self._fn("max", level, 0)
+                if not changed:
+                    continue
+                conn.execute(
+                    sql_update(b)
+                    .where(b.c.limit_id == limit.id, b.c.subject == taken.subject)
+                    .values(updates)
+                )
+
+    def bucket(self, limit: RateLimit, subject: str) -> Level | None:
+        """One bucket's stored levels (not drained), or None if it has none yet."""
+        b = rate_limit_buckets.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(b.at_us, b.requests, b.input_tokens, b.output_tokens, b.refused).where(
+                    b.limit_id == limit.id, b.subject == subject
+                )
+            ).first()
+        return None if row is None else Level(*(int(v) for v in row))
+
+
+__all__ = ["EACH", "Charge", "Level", "LimitStore", "RateLimited", "wait_us"]

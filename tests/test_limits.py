@@ -1,0 +1,389 @@
+"""Rate limits: token buckets in the database, 429 + retry-after through the SDK, exact
+across gateways sharing PostgreSQL, token limits settled to real usage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import event
+
+from spendgate.cli.main import cli
+from spendgate.limits.model import RateLimit
+from spendgate.storage import Store
+from spendgate.storage.limits import MINUTE_US, Charge, LimitStore, RateLimited, wait_us
+from spendgate.testing.gateway import GatewayServer, gateway_settings
+from spendgate.testing.upstream import FakeUpstream
+
+UPSTREAM_KEY = "sk-ant-api03-upstream-limits-test-secret"
+MODEL = "claude-sonnet-4-6"
+T0 = 1_800_000_000_000_000  # a wall-clock instant in microseconds
+HI = [{"role": "user", "content": "hi"}]
+
+
+# -- the store: token buckets --------------------------------------------------------
+
+
+def test_bucket_fills_refuses_and_drains_continuously(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    rpm = limits.create_limit(scope="user", scope_value="*", requests_per_minute=3)
+    ann = Charge(rpm, "ann", requests=1)
+    for _ in range(3):
+        limits.take([ann], T0)
+    with pytest.raises(RateLimited) as full:
+        limits.take([ann], T0)
+    assert full.value.metric == "requests"
+    assert full.value.wait_us == 20_000_000  # one request drains every 20 s
+    assert full.value.level.used("requests") == 3
+    limits.take([Charge(rpm, "bob", requests=1)], T0)  # each user has a bucket of their own
+    with pytest.raises(RateLimited):
+        limits.take([ann], T0 + 19_999_999)
+    limits.take([ann], T0 + 20_000_000)  # exactly one request has drained
+    stored = limits.bucket(rpm, "ann")
+    assert stored is not None
+    assert (stored.requests, stored.refused) == (3 * MINUTE_US, 2)
+
+
+def test_take_is_all_or_nothing_and_settle_counts_real_tokens(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    roomy = limits.create_limit(scope="global", scope_value="", output_tokens_per_minute=10_000)
+    tight = limits.create_limit(scope="key", scope_value="k1", output_tokens_per_minute=1_000)
+    taken = [Charge(roomy, "", 1, 0, 600), Charge(tight, "k1", 1, 0, 600)]
+    limits.take(taken, T0)
+    with pytest.raises(RateLimited) as full:
+        limits.take(taken, T0)
+    assert full.value.charge.limit.id == tight.id
+    assert full.value.wait_us == wait_us(600 * MINUTE_US, 600, 1_000) == 12_000_000
+    # Nothing was taken from the bucket that had room.
+    roomy_level = limits.bucket(roomy, "")
+    assert roomy_level is not None and roomy_level.output_tokens == 600 * MINUTE_US
+    # The call really produced 5 tokens: 595 are given back everywhere.
+    limits.settle(taken, [Charge(roomy, "", 1, 0, 5), Charge(tight, "k1", 1, 0, 5)], T0)
+    tight_level = limits.bucket(tight, "k1")
+    assert tight_level is not None and tight_level.output_tokens == 5 * MINUTE_US
+    limits.take(taken, T0)  # 5 + 600 fits now
+
+
+def test_call_bigger_than_the_limit_passes_when_empty_then_counts_in_full(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    itpm = limits.create_limit(scope="global", scope_value="", input_tokens_per_minute=100)
+    big = Charge(itpm, "", 1, 250, 0)
+    limits.take([big], T0)  # clamped to a whole bucket: it could never fit otherwise
+    limits.settle([big], [Charge(itpm, "", 1, 150, 0)], T0)
+    with pytest.raises(RateLimited) as full:
+        limits.take([Charge(itpm, "", 1, 10, 0)], T0)
+    assert full.value.wait_us == 36_000_000  # 60 tokens over: 36 s at 100 tokens/min
+
+
+def test_deleted_limit_is_skipped(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    gone = limits.create_limit(scope="global", scope_value="", requests_per_minute=1)
+    kept = limits.create_limit(scope="user", scope_value="ann", requests_per_minute=5)
+    limits.delete_limit(gone.id)
+    limits.take([Charge(gone, "", 1), Charge(kept, "ann", 1)], T0)
+    limits.take([Charge(gone, "", 1), Charge(kept, "ann", 1)], T0)  # no refusal, no bucket
+    assert limits.bucket(gone, "") is None
+    kept_level = limits.bucket(kept, "ann")
+    assert kept_level is not None and kept_level.requests == 2 * MINUTE_US
+
+
+def test_limit_definitions_are_validated(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    with pytest.raises(ValueError, match="at least one of requests"):
+        limits.create_limit(scope="global", scope_value="")
+    with pytest.raises(ValueError, match="from 1 to"):
+        limits.create_limit(scope="global", scope_value="", requests_per_minute=0)
+
+
+def test_each_value_and_single_value_subjects() -> None:
+    from spendgate.records import Attribution
+
+    each = RateLimit("1", "u", "user", "*", requests_per_minute=1)
+    one = RateLimit("2", "t", "team", "Eng", requests_per_minute=1)
+    who = Attribution(key_id="k", team="Eng", user="ann")
+    assert each.subject(who) == "ann"
+    assert each.subject(Attribution(key_id="k")) is None
+    assert one.subject(who) == "Eng"
+    assert one.subject(Attribution(team="Ops")) is None
+    assert RateLimit("3", "g", "global", "", requests_per_minute=1).subject(Attribution()) == ""
+
+
+# -- through the gateway ---------------------------------------------------------------
+
+
+def _create_key(url: str, **extra: Any) -> dict[str, Any]:
+    body = {"label": "limited", "upstream_key": UPSTREAM_KEY, **extra}
+    resp = httpx.post(f"{url}/api/keys", json=body, timeout=10)
+    assert resp.status_code == 201, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def _create_limit(url: str, **body: Any) -> dict[str, Any]:
+    resp = httpx.post(f"{url}/api/limits", json=body, timeout=10)
+    assert resp.status_code == 201, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def _bucket(url: str, limit_id: str) -> dict[str, Any]:
+    report = httpx.get(f"{url}/api/limits/{limit_id}", timeout=10).json()
+    assert len(report["buckets"]) == 1, report
+    data: dict[str, Any] = report["buckets"][0]
+    return data
+
+
+def test_sdk_sees_rate_limit_error_with_retry_after(
+    sqlite_gateway: GatewayServer, upstream: FakeUpstream
+) -> None:
+    key = _create_key(sqlite_gateway.url)
+    limit = _create_limit(
+        sqlite_gateway.url, scope="key", value=key["id"], requests_per_minute=2, name="alice rpm"
+    )
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=0)
+    for _ in range(2):
+        client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    response = limited.value.response
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["retry-after"]) <= 30  # one request drains per 30 s
+    assert "x-should-retry" not in response.headers  # the SDKs retry this one
+    error = limited.value.body["error"]  # type: ignore[index]
+    assert error["type"] == "rate_limit_error"
+    message = error["message"]
+    assert message.startswith("spendgate: rate limit 'alice rpm'")
+    assert "2 of 2 requests per minute in use" in message and "room again in" in message
+    assert len(upstream.served) == 2  # the refused call never left the gateway
+    assert _bucket(sqlite_gateway.url, limit["id"])["refused"] == 1
+    sqlite_gateway.flush()
+    rows = httpx.get(f"{sqlite_gateway.url}/api/requests").json()["data"]
+    assert sorted((r["status_code"], r["error_type"]) for r in rows)[-1] == (429, "rate_limited")
+
+
+def test_each_user_gets_a_bucket_of_their_own(sqlite_gateway: GatewayServer) -> None:
+    key = _create_key(sqlite_gateway.url)
+    _create_limit(sqlite_gateway.url, scope="user", value="*", requests_per_minute=1)
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=0)
+
+    def call(user: str) -> None:
+        client.messages.create(
+            model=MODEL,
+            max_tokens=16,
+            messages=HI,  # type: ignore[arg-type]
+            extra_headers={"x-spendgate-user": user},
+        )
+
+    call("ann")
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        call("ann")
+    assert "for user ann" in limited.value.message
+    call("bob")
+    call_without_user = client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    assert call_without_user.id  # "each user" does not cover calls without one
+
+
+def test_output_token_limit_counts_max_tokens_then_settles_to_usage(
+    sqlite_gateway: GatewayServer,
+) -> None:
+    key = _create_key(sqlite_gateway.url)
+    limit = _create_limit(
+        sqlite_gateway.url, scope="key", value=key["id"], output_tokens_per_minute=1000
+    )
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=0)
+    used = {"input_tokens": 3, "output_tokens": 600}
+    client.messages.create(
+        model=MODEL,
+        max_tokens=600,
+        messages=HI,  # type: ignore[arg-type]
+        extra_headers={"x-fake-usage": json.dumps(used)},
+    )
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        client.messages.create(model=MODEL, max_tokens=600, messages=HI)  # type: ignore[arg-type]
+    assert "output tokens per minute" in limited.value.message
+    assert 11 <= int(limited.value.response.headers["retry-after"]) <= 12
+    # 300 more fit; the call only produces 5 tokens, so 295 are given back at once.
+    with client.messages.stream(
+        model=MODEL,
+        max_tokens=300,
+        messages=HI,  # type: ignore[arg-type]
+        extra_headers={"x-fake-usage": json.dumps({"input_tokens": 3, "output_tokens": 5})},
+    ) as stream:
+        stream.get_final_message()
+    in_use = _bucket(sqlite_gateway.url, limit["id"])["usage"]["output_tokens"]["in_use"]
+    assert 580 <= in_use <= 605  # 605 counted, minus what drained meanwhile (16.7 a second)
+
+
+def test_input_token_limit_counts_real_input_and_cache_writes(
+    sqlite_gateway: GatewayServer,
+) -> None:
+    key = _create_key(sqlite_gateway.url)
+    limit = _create_limit(
+        sqlite_gateway.url, scope="key", value=key["id"], input_tokens_per_minute=1000
+    )
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=0)
+    used = {
+        "input_tokens": 400,
+        "cache_creation_input_tokens": 300,
+        "cache_read_input_tokens": 5000,  # cache reads do not count, as at Anthropic
+        "output_tokens": 1,
+    }
+    client.messages.create(
+        model=MODEL,
+        max_tokens=16,
+        messages=HI,  # type: ignore[arg-type]
+        extra_headers={"x-fake-usage": json.dumps(used)},
+    )
+    in_use = _bucket(sqlite_gateway.url, limit["id"])["usage"]["input_tokens"]["in_use"]
+    assert 690 <= in_use <= 700
+    long_prompt = [{"role": "user", "content": "x" * 1200}]  # estimated at 400+ tokens
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        client.messages.create(model=MODEL, max_tokens=16, messages=long_prompt)  # type: ignore[arg-type]
+    assert "input tokens per minute" in limited.value.message
+
+
+def test_no_database_round_trip_when_no_limit_applies(sqlite_gateway: GatewayServer) -> None:
+    free = _create_key(sqlite_gateway.url, label="free")
+    limited = _create_key(sqlite_gateway.url, label="limited")
+    _create_limit(sqlite_gateway.url, scope="key", value=limited["id"], requests_per_minute=100)
+    warm = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=free["key"])
+    warm.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    statements: list[str] = []  # definitions are cached now (for SPENDGATE_KEY_CACHE_TTL)
+    assert sqlite_gateway.app.store is not None
+    engine = sqlite_gateway.app.store.engine
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "rate_limit" in statement:
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for key in (free, free, free):
+            client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"])
+            client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+        assert statements == []
+        client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=limited["key"])
+        client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+        assert len(statements) == 1  # one upsert; a requests-only limit needs no settling
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_budget_refusal_gives_the_rate_limit_back(sqlite_gateway: GatewayServer) -> None:
+    key = _create_key(sqlite_gateway.url)
+    limit = _create_limit(sqlite_gateway.url, scope="key", value=key["id"], requests_per_minute=5)
+    resp = httpx.post(
+        f"{sqlite_gateway.url}/api/budgets",
+        json={"scope": "key", "value": key["id"], "limit_usd": "0.000001"},
+    )
+    assert resp.status_code == 201
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=3)
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    assert "exhausted" in refused.value.message
+    assert _bucket(sqlite_gateway.url, limit["id"])["usage"]["requests"]["in_use"] == 0
+
+
+# -- exact under concurrency ------------------------------------------------------------
+
+
+async def _call_once(url: str, key: str) -> str:
+    client = anthropic.AsyncAnthropic(base_url=url, api_key=key, max_retries=0, timeout=60)
+    try:
+        await client.messages.create(
+            model=MODEL,
+            max_tokens=16,
+            messages=HI,  # type: ignore[arg-type]
+            extra_headers={"x-fake-sleep": "0.2"},
+        )
+        return "ok"
+    except anthropic.RateLimitError as exc:
+        assert int(exc.response.headers["retry-after"]) >= 1
+        return "limited"
+    finally:
+        await client.close()
+
+
+async def _burst(urls: list[str], key: str, calls: int = 40) -> list[str]:
+    return await asyncio.gather(*(_call_once(urls[i % len(urls)], key) for i in range(calls)))
+
+
+async def test_40_concurrent_calls_against_10_rpm_sqlite(sqlite_gateway: GatewayServer) -> None:
+    key = _create_key(sqlite_gateway.url)
+    limit = _create_limit(sqlite_gateway.url, scope="key", value=key["id"], requests_per_minute=10)
+    outcomes = await _burst([sqlite_gateway.url], key["key"])
+    assert (outcomes.count("ok"), outcomes.count("limited")) == (10, 30)
+    assert _bucket(sqlite_gateway.url, limit["id"])["refused"] == 30
+
+
+@pytest.mark.postgres
+async def test_40_concurrent_calls_two_gateways_one_postgres(
+    tmp_path: Path, upstream: FakeUpstream, pg_url: str
+) -> None:
+    settings = [
+        gateway_settings(tmp_path / name, upstream.url, pg_url, secret_key="shared-master-key")
+        for name in ("a", "b")
+    ]
+    with GatewayServer(settings[0]) as first, GatewayServer(settings[1]) as second:
+        key = _create_key(first.url)
+        limit = _create_limit(first.url, scope="key", value=key["id"], requests_per_minute=10)
+        outcomes = await _burst([first.url, second.url], key["key"])
+        assert (outcomes.count("ok"), outcomes.count("limited")) == (10, 30)
+        assert _bucket(second.url, limit["id"])["refused"] == 30
+        assert len(upstream.served) == 10
+
+
+# -- the API and the CLI ----------------------------------------------------------------
+
+
+def test_api_validates_lists_and_deletes(sqlite_gateway: GatewayServer) -> None:
+    url = sqlite_gateway.url
+    none = httpx.post(f"{url}/api/limits", json={"scope": "global"})
+    assert none.status_code == 400 and "--rpm" in none.json()["error"]["message"]
+    no_team = httpx.post(
+        f"{url}/api/limits", json={"scope": "team", "value": "Nope", "requests_per_minute": 1}
+    )
+    assert no_team.status_code == 404
+    made = _create_limit(url, scope="project", value="*", requests_per_minute=60)
+    assert made["description"] == "each project: 60 requests/min"
+    assert [limit["id"] for limit in httpx.get(f"{url}/api/limits").json()] == [made["id"]]
+    assert httpx.delete(f"{url}/api/limits/{made['id']}").json() == {"deleted": made["id"]}
+    assert httpx.get(f"{url}/api/limits/{made['id']}").status_code == 404
+    spec = httpx.get(f"{url}/api/openapi.json").json()
+    assert {"/api/limits", "/api/limits/{limit_id}"} <= set(spec["paths"])
+    assert spec["paths"]["/api/limits"]["post"]["description"]
+
+
+def _cli(db: str, *args: str) -> Any:
+    result = CliRunner().invoke(cli, [*args, "--database-url", db])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output) if "--json" in args or args[1] == "list" else result.output
+
+
+def test_cli_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPENDGATE_HOME", str(tmp_path / "home"))
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    _cli(db, "teams", "create", "Research")
+    made = _cli(db, "limits", "create", "--team", "Research", "--rpm", "50", "--output-tpm",
+                "8000", "--json")  # fmt: skip
+    assert (made["scope"], made["scope_value"], made["requests_per_minute"]) == (
+        "team",
+        "Research",
+        50,
+    )
+    each = _cli(db, "limits", "create", "--key", "*", "--input-tpm", "40000", "--json")
+    assert each["description"] == "each key: 40000 input tokens/min"
+    assert len(_cli(db, "limits", "list")) == 2
+    assert "deleted" in _cli(db, "limits", "delete", each["id"])
+    bad = CliRunner().invoke(cli, ["limits", "create", "--global", "--database-url", db])
+    assert bad.exit_code == 1 and "at least one of requests" in bad.output
+    both = CliRunner().invoke(
+        cli, ["limits", "create", "--global", "--user", "x", "--rpm", "1", "--database-url", db]
+    )
+    assert both.exit_code == 2 and "exactly one of" in both.output
