@@ -8,7 +8,11 @@ from datetime import UTC, datetime
 
 import orjson
 
-_SKIP = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+# uvicorn adds ``color_message``, a colour-coded copy of the message.
+_SKIP = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

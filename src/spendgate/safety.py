@@ -19,3 +19,40 @@ def check_startup(settings: Settings) -> None:
             "reach the port could spend it. Bind to 127.0.0.1 (SPENDGATE_HOST), create proxy "
             "keys and set SPENDGATE_ALLOW_SERVER_KEY_REMOTE=true, or unset ANTHROPIC_API_KEY"
         )
+
+def check_database(settings: Settings, store: Store) -> None:
+    """Refuse what only the database reveals (run after migrations, before serving)."""
+    check_credentials(settings, KeyStore(store.engine).list_keys(include_revoked=False))
+
+
+def check_credentials(settings: Settings, keys: list[KeyRow]) -> None:
+    """Refuse to start without the master key that decrypts the stored upstream credentials.
+
+    Without this check a new replica would create a key file of its own and
+    fail every call made with those proxy keys.
+    """
+    encrypted = [key for key in keys if key.upstream_key_enc]
+    if not encrypted:
+        return
+    key_file = settings.home / KEY_FILE_NAME
+    if settings.secret_key is None and not key_file.exists():
+        raise ConfigError(
+            f"the database holds {len(encrypted)} upstream credential(s) encrypted with a master "
+            f"key, but this gateway has none: SPENDGATE_SECRET_KEY is not set and {key_file} "
+            "does not exist. Set SPENDGATE_SECRET_KEY to the key that encrypted them (the same "
+            "value on every replica), or copy secret.key from the host that created them"
+        )
+    box = SecretBox.from_settings(settings, create=False)
+    token = encrypted[0].upstream_key_enc
+    assert token is not None
+    try:
+        box.decrypt(token)
+    except SecretError:
+        where = "SPENDGATE_SECRET_KEY" if settings.secret_key is not None else str(key_file)
+        raise ConfigError(
+            f"the master key in {where} does not decrypt the upstream credential of proxy key "
+            f"{encrypted[0].id}: every replica needs the key that encrypted them. Set "
+            "SPENDGATE_SECRET_KEY to that key, or attach the credentials again with "
+            "`spendgate keys set-upstream`"
+        ) from None
+
