@@ -1,0 +1,247 @@
+"""Prometheus metrics of one gateway process (and of all its workers, when it has several).
+
+Call metrics are updated from finished, priced records by the writer task,
+never on the proxy's hot path. Process state (in-flight calls, writer queue,
+spool) is sampled: at every scrape and once a second.
+
+Several worker processes (``spendgate serve --workers N``) use prometheus-client's
+multi-process mode: every process writes its values to memory-mapped files in
+``metrics_dir`` and the process that answers a scrape adds all of them up, so
+counters of a worker that died and was replaced are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from spendgate.observability.labels import LabelCap
+from spendgate.recording.writer import RecorderStats
+from spendgate.records import CallRecord
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+NANOS_PER_USD = 1_000_000_000
+
+# Error types the proxy sets itself when the client, not the upstream, went away.
+_NOT_UPSTREAM = frozenset({"client_disconnected"})
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
+_OVERHEAD_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
+CALL_LABELS = ("model", "team", "key")
+
+
+def token_classes(record: CallRecord) -> tuple[tuple[str, int], ...]:
+    """A record's tokens by billing class, as the ``class`` label names them."""
+    usage = record.usage
+    return (
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_read", usage.cache_read_input_tokens),
+        ("cache_write_5m", usage.cache_creation_5m_input_tokens),
+        ("cache_write_1h", usage.cache_creation_1h_input_tokens),
+    )
+
+
+def upstream_error(record: CallRecord) -> str | None:
+    """The upstream error a forwarded call met (HTTP error, error event, timeout, reset)."""
+    if record.forwarded_at is None:
+        return None
+    if record.error_type is not None and record.error_type not in _NOT_UPSTREAM:
+        return record.error_type
+    if record.status_code is not None and record.status_code >= 400:
+        return f"http_{record.status_code}"
+    return None
+
+
+class GatewayMetrics:
+    """The metric objects of one process and how to render them."""
+
+    def __init__(self, *, label_limit: int = 100, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+        self.registry = CollectorRegistry()
+        self._model = LabelCap(label_limit)
+        self._team = LabelCap(label_limit)
+        self._key = LabelCap(label_limit)
+        self._reason = LabelCap(label_limit)
+        self._error = LabelCap(label_limit)
+        reg = self.registry
+        self.calls = Counter(
+            "spendgate_calls",
+            "Proxied calls by model, team, proxy key and HTTP status.",
+            [*CALL_LABELS, "status"],
+            registry=reg,
+        )
+        self.tokens = Counter(
+            "spendgate_tokens",
+            "Tokens by billing class (input, output, cache_read, cache_write_5m, cache_write_1h).",
+            [*CALL_LABELS, "class"],
+            registry=reg,
+        )
+        self.cost = Counter(
+            "spendgate_cost_usd",
+            "Cost in USD as priced by the price book (the ledger holds the exact figure).",
+            list(CALL_LABELS),
+            registry=reg,
+        )
+        self.unpriced = Counter(
+            "spendgate_unpriced_calls",
+            "Billable calls the price book could not price (unknown model).",
+            ["model"],
+            registry=reg,
+        )
+        self.refused = Counter(
+            "spendgate_refused_calls",
+            "Calls the gateway answered itself without forwarding (budget_exceeded, ...).",
+            ["reason"],
+            registry=reg,
+        )
+        self.upstream_errors = Counter(
+            "spendgate_upstream_errors",
+            "Forwarded calls that met an upstream error, by type.",
+            ["type"],
+            registry=reg,
+        )
+        self.duration = Histogram(
+            "spendgate_request_duration_seconds",
+            "Whole proxied calls as the client sees them, first byte in to last byte out.",
+            ["stream"],
+            buckets=_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.upstream_duration = Histogram(
+            "spendgate_upstream_duration_seconds",
+            "From forwarding a call upstream to its last byte.",
+            ["stream"],
+            buckets=_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.overhead = Histogram(
+            "spendgate_gateway_overhead_seconds",
+            "Latency the gateway adds before forwarding (auth, body, budget check).",
+            buckets=_OVERHEAD_BUCKETS,
+            registry=reg,
+        )
+        self.ttft = Histogram(
+            "spendgate_time_to_first_token_seconds",
+            "Streamed calls: request in to first upstream byte out.",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.inflight = Gauge(
+            "spendgate_inflight_requests",
+            "Proxied calls (streams included) being answered right now.",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.queue_depth = Gauge(
+            "spendgate_writer_queue_depth",
+            "Finished call records waiting in memory for the writer.",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.spooled = Gauge(
+            "spendgate_spooled_records",
+            "Records waiting in the spool for the database to come back.",
+            registry=reg,
+            multiprocess_mode="livemax",
+        )
+        self.database_up = Gauge(
+            "spendgate_database_up",
+            "1 when the writer's last database write succeeded.",
+            registry=reg,
+            multiprocess_mode="livemin",
+        )
+        self.written = Counter(
+            "spendgate_written_records", "Records written to the database.", registry=reg
+        )
+        self.lost = Counter(
+            "spendgate_lost_records",
+            "Records neither the database nor the spool would take.",
+            registry=reg,
+        )
+        self._written_seen = 0
+        self._lost_seen = 0
+
+    # -- from records (writer task) ------------------------------------
+
+    def observe(self, records: Sequence[CallRecord]) -> None:
+        """Count a batch of finished, priced records."""
+        for record in records:
+            self._observe(record)
+
+    def _observe(self, record: CallRecord) -> None:
+        attr = record.attribution
+        model = self._model(record.model or record.model_requested)
+        labels = (model, self._team(attr.team), self._key(attr.key_id))
+        status = str(record.status_code) if record.status_code is not None else "none"
+        self.calls.labels(*labels, status).inc()
+        if record.forwarded_at is None:
+            self.refused.labels(self._reason(record.error_type)).inc()
+            return
+        for name, count in token_classes(record):
+            if count:
+                self.tokens.labels(*labels, name).inc(count)
+        if record.cost_nanousd:
+            self.cost.labels(*labels).inc(record.cost_nanousd / NANOS_PER_USD)
+        if record.billable and record.pricing_status == "unpriced":
+            self.unpriced.labels(model).inc()
+        error = upstream_error(record)
+        if error is not None:
+            self.upstream_errors.labels(self._error(error)).inc()
+        stream = "true" if record.stream else "false"
+        self.overhead.observe((record.forwarded_at - record.created_at).total_seconds())
+        if record.latency_ms is not None:
+            self.duration.labels(stream).observe(record.latency_ms / 1000)
+        if record.ended_at is not None:
+            seconds = (record.ended_at - record.forwarded_at).total_seconds()
+            self.upstream_duration.labels(stream).observe(max(seconds, 0.0))
+        if record.stream and record.ttft_ms is not None:
+            self.ttft.labels(model).observe(record.ttft_ms / 1000)
+
+    # -- sampled state -------------------------------------------------
+
+    def sample(self, *, inflight: int, recorder: RecorderStats | None) -> None:
+        """Copy the process's current state into the gauges."""
+        self.inflight.set(inflight)
+        if recorder is None:
+            return
+        self.queue_depth.set(recorder.queue_depth)
+        self.spooled.set(recorder.spooled_pending)
+        self.database_up.set(1 if recorder.database_ok else 0)
+        if recorder.written > self._written_seen:
+            self.written.inc(recorder.written - self._written_seen)
+            self._written_seen = recorder.written
+        if recorder.lost > self._lost_seen:
+            self.lost.inc(recorder.lost - self._lost_seen)
+            self._lost_seen = recorder.lost
+
+    def render(self) -> bytes:
+        """The text exposition of this process, or of every worker in multi-process mode."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(registry)

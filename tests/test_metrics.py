@@ -1,0 +1,115 @@
+"""``/metrics``: parsed by the Prometheus text parser and cross-checked against the ledger."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+
+from spendgate.keys import create_key
+from spendgate.observability.labels import OTHER, LabelCap
+from spendgate.settings import Settings
+from spendgate.storage import CallFilter, Store
+from spendgate.testing.gateway import GatewayServer, gateway_settings
+from spendgate.testing.prometheus import scrape, total
+from spendgate.storage.keys import KeyStore
+from spendgate.testing.upstream import FakeUpstream
+from spendgate.vault import SecretBox
+
+CLIENT_KEY = "sk-ant-api03-metrics-test-key"
+USAGE = {
+    "input_tokens": 120,
+    "output_tokens": 33,
+    "cache_read_input_tokens": 4000,
+    "cache_creation_input_tokens": 900,
+    "cache_creation": {"ephemeral_5m_input_tokens": 600, "ephemeral_1h_input_tokens": 300},
+}
+TOKEN_COLUMNS = {
+    "input": "input_tokens",
+    "output": "output_tokens",
+    "cache_read": "cache_read_input_tokens",
+    "cache_write_5m": "cache_creation_5m_input_tokens",
+    "cache_write_1h": "cache_creation_1h_input_tokens",
+}
+
+
+def test_label_cap_folds_values_past_the_limit() -> None:
+    cap = LabelCap(2)
+    assert [cap(v) for v in ("a", "b", "c", "a", None, "")] == ["a", "b", OTHER, "a", "none", "none"]
+
+
+def team_keys(settings: Settings, teams: tuple[str, ...]) -> dict[str, str]:
+    """A proxy key per team (created in the database before the gateway starts)."""
+    store = Store.open(settings.effective_database_url)
+    keys = KeyStore(store.engine)
+    box = SecretBox.from_settings(settings)
+    out = {}
+    for name in teams:
+        team = keys.create_team(name)
+        issued = create_key(keys, label=name, team_id=team.id, upstream_key=CLIENT_KEY, box=box)
+        out[name] = issued.secret
+    store.close()
+    return out
+
+
+def _traffic(gateway: GatewayServer, keys: dict[str, str]) -> None:
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=CLIENT_KEY, max_retries=0)
+    body = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"x-fake-usage": json.dumps(USAGE)}
+    for secret in keys.values():
+        keyed = client.with_options(api_key=secret)
+        keyed.messages.create(**body, extra_headers=headers)  # type: ignore[call-overload]
+        with keyed.messages.stream(**body, extra_headers=headers) as stream:  # type: ignore[arg-type]
+            stream.until_done()
+    with pytest.raises(anthropic.APIStatusError):
+        client.messages.create(**body, extra_headers={"x-fake-error": "529"})  # type: ignore[call-overload]
+    with pytest.raises(anthropic.APIStatusError), client.messages.stream(
+        **body, extra_headers={"x-fake-midstream-error": "overloaded_error"}  # type: ignore[arg-type]
+    ) as stream:
+        stream.until_done()
+    httpx.get(f"{gateway.url}/v1/models", headers={"x-api-key": CLIENT_KEY})
+
+
+def test_metrics_match_the_ledger(tmp_path: Path, upstream: FakeUpstream) -> None:
+    url = f"sqlite:///{tmp_path / 'spendgate.db'}"
+    settings = gateway_settings(tmp_path, upstream.url, url, metrics_label_limit=2)
+    keys = team_keys(settings, ("red", "blue", "green"))
+    with GatewayServer(settings) as gateway:
+        _traffic(gateway, keys)
+        gateway.flush()
+        samples = scrape(gateway.url)
+        readyz = httpx.get(f"{gateway.url}/readyz")
+    assert readyz.status_code == 200, readyz.text
+    store = Store.open(url)
+    rows = list(store.iter_call_rows(CallFilter()))
+    store.close()
+
+    assert total(samples, "spendgate_calls_total") == len(rows) == 9
+    for label, column in TOKEN_COLUMNS.items():
+        assert total(samples, "spendgate_tokens_total", **{"class": label}) == sum(
+            r[column] for r in rows
+        ), label
+    ledger_cost = sum(Decimal(r["cost_nanousd"] or 0) for r in rows) / 10**9
+    assert ledger_cost > 0
+    assert total(samples, "spendgate_cost_usd_total") == pytest.approx(float(ledger_cost))
+    # Two teams fit under the cap; the third is counted as "other", never dropped.
+    teams = {s.labels["team"] for s in samples if s.name == "spendgate_cost_usd_total"}
+    assert {"red", "blue", OTHER} <= teams <= {"red", "blue", OTHER, "none"}
+    assert total(samples, "spendgate_cost_usd_total", team=OTHER) > 0
+    assert total(samples, "spendgate_upstream_errors_total", type="overloaded_error") == 2
+    assert total(samples, "spendgate_calls_total", status="529") == 1
+    streamed = sum(1 for r in rows if r["stream"])
+    assert total(samples, "spendgate_time_to_first_token_seconds_count") == streamed
+    assert total(samples, "spendgate_gateway_overhead_seconds_count") == len(rows)
+    assert total(samples, "spendgate_written_records_total") == len(rows)
+    assert total(samples, "spendgate_lost_records_total") == 0
+    assert total(samples, "spendgate_writer_queue_depth") == 0
+    assert total(samples, "spendgate_inflight_requests") == 0
