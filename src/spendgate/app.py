@@ -45,7 +45,6 @@ class Gateway:
     extras: dict[str, Any] = field(default_factory=dict)
     governance: Governance | None = None
     operations: Operations | None = None
-    inflight: int = 0  # proxied calls being answered (metrics, shutdown)
     draining: bool = False  # set on SIGTERM: /readyz answers 503 from then on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -53,11 +52,7 @@ class Gateway:
         if kind == "http":
             path: str = scope["path"]
             if path.startswith("/v1/") and not path.startswith(_LOCAL_V1_PREFIXES):
-                self.inflight += 1
-                try:
-                    await self.proxy(scope, receive, send)
-                finally:
-                    self.inflight -= 1
+                await self.proxy(scope, receive, send)
                 return
             if path == "/" and scope["method"] == "HEAD":
                 # Claude Code probes the base URL before its first request.

@@ -59,7 +59,7 @@ class Operations:
         """Copy the gateway's current state into the metrics (also done at every scrape)."""
         if self.telemetry.metrics is not None:
             stats = gateway.recorder.stats() if gateway.recorder is not None else None
-            self.telemetry.metrics.sample(inflight=gateway.inflight, recorder=stats)
+            self.telemetry.metrics.sample(inflight=gateway.proxy.in_flight, recorder=stats)
 
     def _sampler(self, gateway: Gateway) -> Callable[[], Awaitable[None]]:
         async def sample() -> None:
