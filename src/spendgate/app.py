@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from spendgate import __version__
+from spendgate.accounts import Accounts, open_accounts
 from spendgate.governance import Governance
 from spendgate.operations import Operations
 from spendgate.pricing import PriceBook, apply_cost
@@ -44,6 +45,7 @@ class Gateway:
     management: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
     governance: Governance | None = None
+    accounts: Accounts | None = None  # users, API tokens, sessions (opened at start-up)
     operations: Operations | None = None
     draining: bool = False  # set on SIGTERM: /readyz answers 503 from then on
 
@@ -90,6 +92,7 @@ class Gateway:
         await asyncio.to_thread(check_database, settings, self.store)
         if self.governance is not None:
             self.governance.open(self.store)
+        self.accounts = await asyncio.to_thread(open_accounts, settings, self.store.engine)
         self.recorder = Recorder(
             self.store,
             spool_dir=settings.effective_spool_dir,

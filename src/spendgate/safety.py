@@ -20,6 +20,7 @@ def check_startup(settings: Settings) -> None:
             "keys and set SPENDGATE_ALLOW_SERVER_KEY_REMOTE=true, or unset ANTHROPIC_API_KEY"
         )
 
+
 def check_database(settings: Settings, store: Store) -> None:
     """Refuse what only the database reveals (run after migrations, before serving)."""
     check_credentials(settings, KeyStore(store.engine).list_keys(include_revoked=False))
@@ -56,3 +57,19 @@ def check_credentials(settings: Settings, keys: list[KeyRow]) -> None:
             "`spendgate keys set-upstream`"
         ) from None
 
+
+def check_accounts(settings: Settings, has_accounts: bool) -> None:
+    """Refuse a non-loopback bind while no user and no API token exists.
+
+    Without an account the management API runs in local mode (no sign-in),
+    which is only safe when nobody else can reach the port.
+    """
+    if settings.is_loopback or has_accounts:
+        return
+    raise ConfigError(
+        f"refusing to bind {settings.host}: no user and no API token exists, so the management "
+        "API and dashboard would be open to anyone who can reach the port. Create an admin "
+        "first with `spendgate users create NAME --role admin` (or an API token with "
+        "`spendgate tokens create --name NAME --role admin`), or bind to 127.0.0.1 "
+        "(SPENDGATE_HOST)"
+    )

@@ -136,6 +136,14 @@ class Settings(BaseSettings):
             "a revoked key or a new budget takes effect within this time."
         ),
     )
+    session_max_age: float = Field(
+        default=43_200.0,
+        gt=0,
+        description=(
+            "Seconds a dashboard sign-in lasts (SPENDGATE_SESSION_MAX_AGE, 12 h); "
+            "then the user signs in again."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the gateway's own (JSON) log lines."
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -61,6 +62,11 @@ class SecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive(self, purpose: str) -> str:
+        """A stable secret for ``purpose`` derived from the master key (hex HMAC-SHA256)."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).hexdigest()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, create: bool = True) -> SecretBox:

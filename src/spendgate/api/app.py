@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from spendgate import __version__
+from spendgate.api.access import authorize
+from spendgate.api.auth import docs_router
+from spendgate.api.auth import router as auth_router
 from spendgate.api.budgets import router as budgets_router
 from spendgate.api.dashboard import DashboardFiles
 from spendgate.api.errors import ApiError
@@ -21,6 +24,7 @@ from spendgate.api.limits import router as limits_router
 from spendgate.api.operations import router as operations_router
 from spendgate.api.reporting import routers as reporting_routers
 from spendgate.api.requests import router as requests_router
+from spendgate.api.users import router as users_router
 from spendgate.storage import StorageError
 
 if TYPE_CHECKING:
@@ -36,9 +40,11 @@ def create_management_app(gateway: Gateway) -> FastAPI:
             "Management and analytics API of spendgate, a gateway that records, prices and "
             "budgets every Anthropic API call. The dashboard reads exactly this API."
         ),
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        # The docs are routes of api/auth.py so that the access policy covers them too.
+        docs_url=None,
+        openapi_url=None,
         redoc_url=None,
+        dependencies=[Depends(authorize)],  # every route: api/access.py POLICY
     )
     app.state.gateway = gateway
 
@@ -71,6 +77,9 @@ def create_management_app(gateway: Gateway) -> FastAPI:
         app.include_router(router)
     app.include_router(keys_router)
     app.include_router(budgets_router)
+    app.include_router(auth_router)
+    app.include_router(users_router)
+    app.include_router(docs_router)
     app.include_router(limits_router)
     app.add_middleware(DashboardFiles)  # the web dashboard at / (never under /api)
     return app
