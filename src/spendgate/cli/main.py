@@ -15,6 +15,7 @@ from spendgate.cli.keys import budgets, keys, teams
 from spendgate.cli.limits import limits
 from spendgate.cli.prices import prices, reprice_command, whatif_command
 from spendgate.cli.reports import export, prune_command, rebuild_rollups_command, report, tail
+from spendgate.cli.users import tokens, users
 from spendgate.logs import configure_logging
 from spendgate.manual import ManualCall, manual_record
 from spendgate.pricing import PriceBook, PriceBookError
@@ -46,6 +47,7 @@ def serve(**flags: object) -> None:
     """Run the gateway (proxy, API and dashboard)."""
     import uvicorn
 
+    from spendgate.accounts import open_accounts
     from spendgate.app import create_app
     from spendgate.safety import check_startup
 
@@ -53,6 +55,8 @@ def serve(**flags: object) -> None:
     configure_logging(settings.log_level)
     try:
         check_startup(settings)
+        if not settings.is_loopback:  # say it before binding, not in a start-up traceback
+            open_accounts(settings, open_store(settings).engine)
         app = create_app(settings)
     except (PriceBookError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -204,6 +208,8 @@ cli.add_command(keys)
 cli.add_command(teams)
 cli.add_command(budgets)
 cli.add_command(limits)
+cli.add_command(users)
+cli.add_command(tokens)
 for _command in (report, tail, export, demo, import_, prices, reprice_command, whatif_command):
     cli.add_command(_command)
 db.add_command(rebuild_rollups_command)
