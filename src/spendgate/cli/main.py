@@ -6,9 +6,11 @@ import logging
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from spendgate import __version__
 from spendgate.cli.common import build_settings, database_option, open_store, print_json
+from spendgate.cli.database import stats_command, vacuum_command
 from spendgate.cli.demo import demo
 from spendgate.cli.imports import import_
 from spendgate.cli.keys import budgets, keys, teams
@@ -19,7 +21,7 @@ from spendgate.cli.users import tokens, users
 from spendgate.logs import configure_logging
 from spendgate.manual import ManualCall, manual_record
 from spendgate.pricing import PriceBook, PriceBookError
-from spendgate.storage import CallFilter
+from spendgate.storage import CallFilter, StorageError
 from spendgate.storage.migrate import current_revisions, head_revisions
 from spendgate.timeparse import TimeError, parse_when
 
@@ -43,13 +45,15 @@ def cli() -> None:
 )
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 @click.option("--access-log/--no-access-log", default=None, help="One log line per request.")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=None, help="Processes (SPENDGATE_WORKERS)."
+)
 def serve(**flags: object) -> None:
     """Run the gateway (proxy, API and dashboard)."""
-    import uvicorn
-
     from spendgate.accounts import open_accounts
-    from spendgate.app import create_app
     from spendgate.safety import check_startup
+    from spendgate.serving import preflight
+    from spendgate.serving import serve as serve_gateway
 
     settings = build_settings(**flags)
     configure_logging(settings.log_level)
@@ -57,25 +61,21 @@ def serve(**flags: object) -> None:
         check_startup(settings)
         if not settings.is_loopback:  # say it before binding, not in a start-up traceback
             open_accounts(settings, open_store(settings).engine)
-        app = create_app(settings)
-    except (PriceBookError, ValueError) as exc:
+        preflight(settings)  # migrate, then refuse what only the database reveals
+    except (PriceBookError, ValueError, StorageError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"cannot open the database ({type(exc).__name__}); check SPENDGATE_DATABASE_URL"
+        ) from exc
     click.echo(
         f"spendgate {__version__} on http://{settings.host}:{settings.port} -> "
         f"{settings.upstream_url} (point ANTHROPIC_BASE_URL here)",
         err=True,
     )
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=settings.access_log,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    code = serve_gateway(settings)
+    if code:
+        raise SystemExit(code)
 
 
 @cli.group()
@@ -214,6 +214,8 @@ for _command in (report, tail, export, demo, import_, prices, reprice_command, w
     cli.add_command(_command)
 db.add_command(rebuild_rollups_command)
 db.add_command(prune_command)
+db.add_command(stats_command)
+db.add_command(vacuum_command)
 
 
 def main() -> None:
