@@ -128,6 +128,8 @@ class Gateway:
         if self.proxy.session is not None:
             await self.proxy.session.close()
             self.proxy.session = None
+        if self.governance is not None:
+            await self.governance.close()
         if self.recorder is not None:
             await self.recorder.stop()
         if self.operations is not None:

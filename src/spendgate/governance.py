@@ -76,6 +76,11 @@ class Governance:
         if self.limiter is not None:
             self.limiter.invalidate()
 
+    async def close(self) -> None:
+        """Write pending budget settlements and give leases back (gateway shutdown)."""
+        if self.guard is not None:
+            await self.guard.close()
+
     async def resolve_key(self, secret: str) -> ProxyKeyGrant:
         """The proxy's key resolver."""
         if self.resolver is None:

@@ -13,13 +13,13 @@ orders.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, TypeVar, cast
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, exists, func, literal, select, update
+from sqlalchemy import Connection, Engine, delete, exists, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from spendgate.budgets.model import DEFAULT_THRESHOLDS, Budget, Period, Scope
@@ -89,6 +89,82 @@ def scope_filter(budget: Budget, since: datetime | None) -> CallFilter:
         project=value if budget.scope == "project" else None,
         tag=value if budget.scope == "tag" else None,
     )
+
+
+T = TypeVar("T")
+Outcome = Literal["reserved", "full", "gone"]
+
+# Plain SQL for the per-call statements: building SQLAlchemy expressions per call
+# cost more than running them. The limit is read in the same statement, so the
+# check and the increment stay one atomic step (see the module docstring).
+_TRY_RESERVE = text(
+    "UPDATE budget_usage SET reserved_nanousd = reserved_nanousd + :amount "
+    "WHERE budget_id = :budget AND period_key = :period "
+    "AND spent_nanousd + reserved_nanousd + :amount + :headroom <= "
+    "(SELECT limit_nanousd FROM budgets WHERE budgets.id = budget_usage.budget_id)"
+)
+_EXISTS = text("SELECT 1 FROM budget_usage WHERE budget_id = :budget AND period_key = :period")
+_SETTLE = text(
+    "UPDATE budget_usage SET reserved_nanousd = reserved_nanousd - :release, "
+    "spent_nanousd = spent_nanousd + :spent, calls = calls + :calls "
+    "WHERE budget_id = :budget AND period_key = :period"
+)
+_REFUSED = text(
+    "UPDATE budget_usage SET refused = refused + 1 "
+    "WHERE budget_id = :budget AND period_key = :period"
+)
+
+
+class BudgetTx:
+    """Counter operations inside one transaction (the guard batches many calls in one)."""
+
+    def __init__(self, store: BudgetStore, conn: Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self.opened: list[tuple[str, str]] = []
+
+    def ensure_open(self, claim: Claim) -> None:
+        """Create the claim's period counter if this process has not seen it yet."""
+        key = (claim.budget.id, claim.period_key)
+        if key not in self.store._opened and key not in self.opened:
+            self.store._open_period(self.conn, claim)
+            self.opened.append(key)
+
+    def try_reserve(self, claim: Claim, amount: int, headroom: int = 0) -> Outcome:
+        """Add ``amount`` to the reservations if ``amount + headroom`` still fits the limit.
+
+        ``gone``: the budget was deleted after it was cached (nothing to hold).
+        """
+        params = {
+            "amount": amount,
+            "headroom": headroom,
+            "budget": claim.budget.id,
+            "period": claim.period_key,
+        }
+        if self.conn.execute(_TRY_RESERVE, params).rowcount == 1:
+            return "reserved"
+        found = self.conn.execute(
+            _EXISTS, {"budget": claim.budget.id, "period": claim.period_key}
+        ).first()
+        return "full" if found is not None else "gone"
+
+    def settle(self, claim: Claim, *, release: int, spent: int, calls: int) -> None:
+        """Release ``release`` of the reservations, add ``spent`` and ``calls``."""
+        self.conn.execute(
+            _SETTLE,
+            {
+                "release": release,
+                "spent": spent,
+                "calls": calls,
+                "budget": claim.budget.id,
+                "period": claim.period_key,
+            },
+        )
+
+    def refuse(self, claim: Claim) -> Usage:
+        """Count a refusal on ``claim`` and return its counters (for the message)."""
+        self.conn.execute(_REFUSED, {"budget": claim.budget.id, "period": claim.period_key})
+        return BudgetStore._usage(self.conn, claim.budget.id, claim.period_key)
 
 
 class BudgetStore:
@@ -254,6 +330,14 @@ class BudgetStore:
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         stmt = insert(budget_usage).from_select(columns, source).on_conflict_do_nothing()
         conn.execute(stmt)
+
+    def transact(self, work: Callable[[BudgetTx], T]) -> T:
+        """Run ``work`` in one transaction: the guard's batched reservations and settlements."""
+        with self.engine.begin() as conn:
+            tx = BudgetTx(self, conn)
+            result = work(tx)
+        self._opened.update(tx.opened)
+        return result
 
     def settle(self, claims: Sequence[Claim], reserved: int, actual: int) -> None:
         """Release ``reserved`` and add the call's ``actual`` cost on every claim."""
