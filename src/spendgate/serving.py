@@ -13,6 +13,7 @@ finish, then the writer drains every record to the database (or the spool).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -20,6 +21,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -71,6 +73,16 @@ class _Server(uvicorn.Server):
                 self.config.timeout_graceful_shutdown or 0,
             )
         super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises the signal once it has shut down gracefully, which
+        # would end the process "killed by SIGTERM"; a drained gateway exits 0.
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
 
 
 def server_for(settings: Settings, app: Gateway | None = None) -> _Server:
