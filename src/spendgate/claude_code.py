@@ -13,11 +13,12 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import orjson
 
+from spendgate.pricing import PriceBook, apply_cost
 from spendgate.records import Attribution, CallRecord
 from spendgate.usage import Usage
 
@@ -56,14 +57,14 @@ def transcript_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield from sorted(path.rglob("*.jsonl"))
 
 
-def _project(line: Mapping[str, Any], file: Path) -> str:
+def _project(line: Mapping[str, Any], file: PurePath) -> str:
     cwd = line.get("cwd")
     if isinstance(cwd, str) and cwd.strip("/"):
         return Path(cwd).name
     return file.parent.name
 
 
-def parse_line(raw: bytes, file: Path) -> Entry | None:
+def parse_line(raw: bytes, file: PurePath) -> Entry | None:
     """An assistant response with usage, or None for anything else (or a broken line)."""
     try:
         line = orjson.loads(raw)
@@ -102,20 +103,43 @@ def _better(new: Entry, old: Entry) -> bool:
     return new.tokens > old.tokens
 
 
+def read_lines(
+    lines: Iterable[bytes], origin: PurePath, found: dict[tuple[str, str], Entry] | None = None
+) -> dict[tuple[str, str], Entry]:
+    """Deduplicated entries of transcript ``lines`` read from ``origin``, merged into ``found``."""
+    found = {} if found is None else found
+    for raw in lines:
+        entry = parse_line(raw, origin)
+        if entry is None:
+            continue
+        key = (entry.message_id, entry.request_id)
+        old = found.get(key)
+        if old is None or _better(entry, old):
+            found[key] = entry
+    return found
+
+
 def read_entries(files: Iterable[Path]) -> dict[tuple[str, str], Entry]:
     """Deduplicated entries of ``files`` keyed by (message id, request id)."""
     found: dict[tuple[str, str], Entry] = {}
     for file in files:
         with file.open("rb") as handle:
-            for raw in handle:
-                entry = parse_line(raw, file)
-                if entry is None:
-                    continue
-                key = (entry.message_id, entry.request_id)
-                old = found.get(key)
-                if old is None or _better(entry, old):
-                    found[key] = entry
+            read_lines(handle, file, found)
     return found
+
+
+def priced_records(
+    entries: Iterable[Entry], book: PriceBook, *, user: str | None = None, team: str | None = None
+) -> list[CallRecord]:
+    """Priced call records for ``entries``, attributed to ``user`` and ``team`` if given."""
+    records = []
+    for entry in entries:
+        record = to_record(entry)
+        record.attribution.user = user
+        record.attribution.team = team
+        apply_cost(book, record)
+        records.append(record)
+    return records
 
 
 def to_record(entry: Entry) -> CallRecord:

@@ -107,6 +107,8 @@ POLICY: dict[tuple[str, str], Access] = {
     ("POST", "/api/budgets"): _A.ADMIN,
     ("PUT", "/api/budgets/{budget_id}/limit"): _A.ADMIN,
     ("DELETE", "/api/budgets/{budget_id}"): _A.ADMIN,
+    # imports (api/imports.py)
+    ("POST", "/api/import/claude-code"): _A.ADMIN,
     # rate limits (api/limits.py)
     ("GET", "/api/limits"): _A.READ,
     ("GET", "/api/limits/{limit_id}"): _A.READ,

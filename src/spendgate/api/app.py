@@ -19,6 +19,7 @@ from spendgate.api.auth import router as auth_router
 from spendgate.api.budgets import router as budgets_router
 from spendgate.api.dashboard import DashboardFiles
 from spendgate.api.errors import ApiError
+from spendgate.api.imports import router as imports_router
 from spendgate.api.keys import router as keys_router
 from spendgate.api.limits import router as limits_router
 from spendgate.api.operations import router as operations_router
@@ -77,6 +78,7 @@ def create_management_app(gateway: Gateway) -> FastAPI:
         app.include_router(router)
     app.include_router(keys_router)
     app.include_router(budgets_router)
+    app.include_router(imports_router)
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(docs_router)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from spendgate.claude_code import DEFAULT_ROOTS, read_entries, to_record, transcript_files
+from spendgate.claude_code import DEFAULT_ROOTS, priced_records, read_entries, transcript_files
 from spendgate.cli.common import build_settings, database_option, open_store
-from spendgate.pricing import PriceBook, PriceBookError, apply_cost
+from spendgate.pricing import PriceBook, PriceBookError
 
 
 @click.group("import")
@@ -38,14 +38,7 @@ def claude_code(
     if not files:
         where = ", ".join(str(p) for p in (paths or DEFAULT_ROOTS))
         raise click.ClickException(f"no Claude Code transcripts (*.jsonl) found in {where}")
-    entries = read_entries(files)
-    records = []
-    for entry in entries.values():
-        record = to_record(entry)
-        record.attribution.user = user
-        record.attribution.team = team
-        apply_cost(book, record)
-        records.append(record)
+    records = priced_records(read_entries(files).values(), book, user=user, team=team)
     store = open_store(settings)
     new = sum(store.insert_calls(records[i : i + 2000]) for i in range(0, len(records), 2000))
     unpriced = sum(1 for r in records if r.pricing_status == "unpriced")
