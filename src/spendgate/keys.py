@@ -137,10 +137,13 @@ class KeyResolver:
         self.ttl = ttl
         self._clock = clock
         self._cache: dict[str, tuple[float, KeyRow | None]] = {}
+        # The grant of an active key, built (and its credential decrypted) once per fetch.
+        self._grants: dict[str, ProxyKeyGrant] = {}
 
     def invalidate(self) -> None:
         """Forget every cached key (after a revocation made in this process)."""
         self._cache.clear()
+        self._grants.clear()
 
     async def __call__(self, secret: str) -> ProxyKeyGrant:
         """The grant of ``secret``; :class:`AuthError` for unknown, revoked, expired keys."""
@@ -161,10 +164,18 @@ class KeyResolver:
                 ) from None
             if len(self._cache) >= MAX_CACHED:
                 self._cache.clear()
+                self._grants.clear()
             self._cache[digest] = (now, row)
+            self._grants.pop(digest, None)
         if row is None:
             raise AuthError(
                 "spendgate: unknown proxy key; ask your administrator for a key "
                 "(`spendgate keys create`)"
             )
-        return grant_for(row, self.box, utcnow())
+        grant = self._grants.get(digest)
+        if grant is None:
+            # Decrypted once per fetch, not per call; revoked and expired keys raise here.
+            grant = self._grants[digest] = grant_for(row, self.box, utcnow())
+        elif row.expires_at is not None and row.expires_at <= utcnow():
+            return grant_for(row, self.box, utcnow())  # raises "has expired"
+        return grant

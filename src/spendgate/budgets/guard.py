@@ -44,7 +44,7 @@ from spendgate.budgets.estimate import worst_case
 from spendgate.budgets.model import Budget, Period
 from spendgate.budgets.periods import PeriodWindow, period_window
 from spendgate.money import format_usd
-from spendgate.pricing import PriceBook, price_usage
+from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy.auth import Resolved
 from spendgate.proxy.errors import Refused
 from spendgate.proxy.forward import RequestInfo
@@ -243,18 +243,15 @@ class BudgetGuard:
         )
 
     def actual_cost(self, reservation: Reservation, record: CallRecord) -> int:
-        """What the finished call costs; an unpriced call is charged its reservation."""
-        cost = price_usage(
-            self.book,
-            model=record.model or record.model_requested,
-            usage=record.usage,
-            at=record.created_at,
-            billable=record.billable,
-            refusal=record.refusal_without_output,
-        )
-        if cost.total_nanousd is None:
+        """What the finished call costs; an unpriced call is charged its reservation.
+
+        Prices the record in place (once: the writer then keeps that price).
+        """
+        if record.pricing_status == "pending":
+            apply_cost(self.book, record)
+        if record.cost_nanousd is None:
             return reservation.amount
-        return cost.total_nanousd
+        return record.cost_nanousd
 
     async def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         """Release the reservation and charge the actual cost (never raises, never waits).

@@ -385,5 +385,7 @@ def apply_cost(book: PriceBook, record: CallRecord) -> None:
     record.cost_nanousd = cost.total_nanousd
     record.cache_savings_nanousd = cost.cache_savings_nanousd
     record.cost_breakdown = cost.breakdown
-    record.pricing_status = cost.status
     record.price_book_version = cost.book_version
+    # Last: the writer skips records whose status is no longer "pending", and the
+    # budget ledger may price a record on another thread.
+    record.pricing_status = cost.status

@@ -26,6 +26,7 @@ OUR_HEADERS = frozenset(
 )
 MAX_ATTRIBUTE = 200
 MAX_TAGS = 20
+_MAX_FINGERPRINTS = 10_000
 
 
 def fingerprint(secret: str) -> str:
@@ -133,6 +134,17 @@ class Authenticator:
         self._allow_client = allow_client_credentials
         self._resolver = key_resolver
         self._server_fp = fingerprint(server_key) if server_key else None
+        # Fingerprints by credential: a SHA-256 per call adds up. Bounded, so a
+        # flood of random credentials cannot grow it.
+        self._fingerprints: dict[str, str] = {}
+
+    def _fingerprint(self, secret: str) -> str:
+        found = self._fingerprints.get(secret)
+        if found is None:
+            if len(self._fingerprints) >= _MAX_FINGERPRINTS:
+                self._fingerprints.clear()
+            found = self._fingerprints[secret] = fingerprint(secret)
+        return found
 
     def _server_headers(self) -> list[tuple[bytes, bytes]]:
         assert self._server_key is not None
@@ -153,7 +165,7 @@ class Authenticator:
             resolved = Resolved(
                 upstream_auth=None,
                 attribution=Attribution(
-                    credential_fingerprint=fingerprint(secret),
+                    credential_fingerprint=self._fingerprint(secret),
                     credential_kind=credential_kind(secret),
                 ),
             )
@@ -189,7 +201,7 @@ class Authenticator:
         fp: str | None
         if grant.upstream_key is not None:
             upstream = [(b"x-api-key", grant.upstream_key.encode("latin-1"))]
-            fp = fingerprint(grant.upstream_key)
+            fp = self._fingerprint(grant.upstream_key)
         elif self._server_key is not None:
             upstream, fp = self._server_headers(), self._server_fp
         else:

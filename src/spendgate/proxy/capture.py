@@ -17,6 +17,7 @@ import orjson
 from spendgate.usage import JSON, merge_usage
 
 _INTERESTING = (b"message_start", b"message_delta", b"message_stop", b"error")
+_INTERESTING_NAMES = frozenset(_INTERESTING)
 # Non-streamed bodies larger than this are not parsed for usage (no Messages
 # response comes near it; it bounds memory on odd endpoints).
 MAX_JSON_CAPTURE = 64 * 1024 * 1024
@@ -139,9 +140,16 @@ class SseCapture:
 
     def _event(self, block: bytes) -> None:
         # Cheap filter: most events are content_block_delta; skip them unparsed.
-        head = block[:64]
-        if not any(name in head for name in _INTERESTING):
-            return
+        # Anthropic names every event on its first line; a block without an
+        # ``event:`` line is judged by the start of its data instead.
+        if block.startswith(b"event:"):
+            end = block.find(b"\n")
+            if block[6 : end if end >= 0 else len(block)].strip() not in _INTERESTING_NAMES:
+                return
+        else:
+            head = block[:64]
+            if not any(name in head for name in _INTERESTING):
+                return
         data = b"".join(
             line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")
         )

@@ -269,19 +269,12 @@ class Proxy:
             await self._upstream_failed(send, record, 502, "api_error", f"unreachable ({exc})")
             return
         # Once the request body is read, the only message left on ``receive`` is
-        # the client's disconnect; uvicorn drops sends to a gone client silently,
-        # so this is how a cut stream is noticed.
-        watch = (
-            asyncio.ensure_future(_disconnected(receive))
-            if data is None or info.body is not None
-            else None
-        )
+        # the client's disconnect: a streamed relay watches it (see _relay_body).
+        body_read = data is None or info.body is not None
         try:
-            await self._relay(resp, send, record, watch)
+            await self._relay(resp, send, record, receive if body_read else None)
         finally:
             resp.release()
-            if watch is not None and not watch.done():
-                watch.cancel()
 
     async def _upstream_failed(
         self, send: Send, record: CallRecord, status: int, error_type: str, what: str
@@ -303,7 +296,7 @@ class Proxy:
         resp: aiohttp.ClientResponse,
         send: Send,
         record: CallRecord,
-        watch: asyncio.Future[Any] | None,
+        receive: Receive | None,
     ) -> None:
         record.status_code = resp.status
         record.request_id = resp.headers.get("request-id")
@@ -327,7 +320,7 @@ class Proxy:
         except OSError as exc:
             raise ClientGone from exc
         try:
-            await self._relay_body(resp, send, record, capture, watch)
+            await self._relay_body(resp, send, record, capture, receive)
         finally:
             if capture is not None:
                 self._apply_capture(record, capture.result(), is_sse)
@@ -340,9 +333,10 @@ class Proxy:
         send: Send,
         record: CallRecord,
         capture: SseCapture | JsonCapture | None,
-        watch: asyncio.Future[Any] | None,
+        receive: Receive | None,
     ) -> None:
         length = resp.content_length
+        watch: asyncio.Future[Any] | None = None
         try:
             if length is not None and length <= _SMALL_BODY:
                 body = await resp.read()
@@ -351,6 +345,10 @@ class Proxy:
                     capture.feed(body)
                 await _send_body(send, body, more=False)
                 return
+            # uvicorn drops sends to a gone client silently, so a streamed relay
+            # watches for the disconnect (a one-shot body needs no watch task).
+            if receive is not None:
+                watch = asyncio.ensure_future(_disconnected(receive))
             async for chunk in resp.content.iter_any():
                 if record.first_byte_at is None:
                     self._mark_first_byte(record)
@@ -368,6 +366,9 @@ class Proxy:
             # Headers are gone already: end the client's response abruptly, as
             # the upstream did, so the client sees a broken stream, not success.
             raise ClientGone from exc
+        finally:
+            if watch is not None and not watch.done():
+                watch.cancel()
         await _send_body(send, b"", more=False)
 
     @staticmethod

@@ -183,20 +183,31 @@ class Recorder:
         if self.pricer is None:
             return
         for record in batch:
+            if record.pricing_status != "pending":
+                continue  # priced already (by the budget ledger, which needed the cost)
             try:
                 self.pricer(record)
             except Exception:  # a pricing bug must not lose the record
                 log.exception("pricing failed for call %s; stored unpriced", record.id)
                 record.pricing_status = "unpriced"
 
-    async def _write(self, batch: list[CallRecord]) -> None:
+    def _prepare(self, batch: list[CallRecord]) -> None:
         self._price(batch)
         self._observe(batch)
+
+    def _prepare_and_insert(self, batch: list[CallRecord]) -> None:
+        # One trip to the worker thread per batch: pricing and the observers are
+        # CPU work that would otherwise stall the event loop for the whole batch.
+        self._prepare(batch)
+        self.store.insert_calls(batch)
+
+    async def _write(self, batch: list[CallRecord]) -> None:
         if not self.database_ok and not self._should_retry():
+            await asyncio.to_thread(self._prepare, batch)
             self._spill(batch, reason="database unavailable")
             return
         try:
-            await asyncio.to_thread(self.store.insert_calls, batch)
+            await asyncio.to_thread(self._prepare_and_insert, batch)
         except Exception as exc:  # any database failure: spool, never drop
             self._database_failed(exc)
             self._spill(batch, reason="database unavailable")
