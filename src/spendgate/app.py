@@ -16,6 +16,7 @@ import aiohttp
 
 from spendgate import __version__
 from spendgate.accounts import Accounts, open_accounts
+from spendgate.alerts.monitor import AlertMonitor
 from spendgate.governance import Governance
 from spendgate.operations import Operations
 from spendgate.pricing import PriceBook, apply_cost
@@ -48,6 +49,7 @@ class Gateway:
     accounts: Accounts | None = None  # users, API tokens, sessions (opened at start-up)
     operations: Operations | None = None
     draining: bool = False  # set on SIGTERM: /readyz answers 503 from then on
+    alerts: AlertMonitor | None = None  # the background alert loop (SPENDGATE_ALERT_INTERVAL)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -115,6 +117,9 @@ class Gateway:
         )
         if self.operations is not None:
             await self.operations.start(self)
+        if settings.alert_interval > 0 and self.governance is not None:
+            self.alerts = AlertMonitor.for_gateway(self.store, settings, self.governance.box())
+            self.alerts.start()
         self.started = True
         log.info(
             "spendgate %s ready: upstream %s, database %s",
@@ -125,6 +130,8 @@ class Gateway:
 
     async def shutdown(self) -> None:
         """Close the upstream client, drain the recorder, close the database."""
+        if self.alerts is not None:
+            await self.alerts.stop()
         if self.proxy.session is not None:
             await self.proxy.session.close()
             self.proxy.session = None

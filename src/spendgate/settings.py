@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -132,8 +133,50 @@ class Settings(BaseSettings):
         default=5.0,
         ge=0,
         description=(
-            "Seconds a proxy-key lookup and the budget definitions are cached per process; "
-            "a revoked key or a new budget takes effect within this time."
+            "Seconds a proxy-key lookup and the budget and rate-limit definitions are cached "
+            "per process; a revoked key, a new budget or a new rate limit takes effect within "
+            "this time."
+        ),
+    )
+    alert_interval: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "Seconds between two evaluations of the alert rules (budget thresholds, forecasts, "
+            "spend spikes) in the gateway's background task; 0 turns the task off in this "
+            "process. See docs/keys-and-budgets.md#alerts."
+        ),
+    )
+    alert_trailing_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description=(
+            "Complete days whose mean daily spend is the run rate of budget forecasts and the "
+            "average that spend spikes are compared with."
+        ),
+    )
+    alert_spike_factor: float = Field(
+        default=3.0,
+        gt=1,
+        description="A day's spend at least this many times its trailing average is a spike.",
+    )
+    alert_spike_min_usd: Decimal = Field(
+        default=Decimal("1"),
+        ge=0,
+        description="Days that spent less than this many dollars are never reported as spikes.",
+    )
+    alert_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Attempts to deliver one alert to one channel before giving up.",
+    )
+    alert_retry_backoff: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds before a failed alert delivery is retried; doubled after each failure, "
+            "at most an hour."
         ),
     )
     session_max_age: float = Field(

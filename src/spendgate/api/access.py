@@ -114,6 +114,13 @@ POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/api/limits/{limit_id}"): _A.READ,
     ("POST", "/api/limits"): _A.ADMIN,
     ("DELETE", "/api/limits/{limit_id}"): _A.ADMIN,
+    # alerts (api/alerts.py): the history is readable; channels hold recipients and secrets
+    ("GET", "/api/alerts"): _A.READ,
+    ("POST", "/api/alerts/evaluate"): _A.ADMIN,
+    ("GET", "/api/alerts/channels"): _A.ADMIN,
+    ("POST", "/api/alerts/channels"): _A.ADMIN,
+    ("DELETE", "/api/alerts/channels/{channel}"): _A.ADMIN,
+    ("POST", "/api/alerts/channels/{channel}/test"): _A.ADMIN,
 }
 
 

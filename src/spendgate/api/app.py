@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from spendgate import __version__
 from spendgate.api.access import authorize
+from spendgate.api.alerts import router as alerts_router
 from spendgate.api.auth import docs_router
 from spendgate.api.auth import router as auth_router
 from spendgate.api.budgets import router as budgets_router
@@ -83,6 +84,7 @@ def create_management_app(gateway: Gateway) -> FastAPI:
     app.include_router(users_router)
     app.include_router(docs_router)
     app.include_router(limits_router)
+    app.include_router(alerts_router)
     app.add_middleware(DashboardFiles)  # the web dashboard at / (never under /api)
     return app
 

@@ -9,6 +9,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from spendgate import __version__
+from spendgate.cli.alerts import alerts
 from spendgate.cli.common import build_settings, database_option, open_store, print_json
 from spendgate.cli.database import stats_command, vacuum_command
 from spendgate.cli.demo import demo
@@ -208,6 +209,7 @@ cli.add_command(keys)
 cli.add_command(teams)
 cli.add_command(budgets)
 cli.add_command(limits)
+cli.add_command(alerts)
 cli.add_command(users)
 cli.add_command(tokens)
 for _command in (report, tail, export, demo, import_, prices, reprice_command, whatif_command):
