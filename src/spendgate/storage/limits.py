@@ -16,6 +16,12 @@ buckets of one call are taken in one transaction, in (limit, subject) order so
 two calls never lock in opposite orders; if one refuses, the transaction rolls
 back and nothing is taken.
 
+Durability: on PostgreSQL these transactions commit with ``synchronous_commit``
+off. They stay atomic and isolated; only a database crash can lose the last
+fraction of a second of bucket updates, which lets a few more calls through in
+the minute after a crash. In exchange a take costs a round trip, not a WAL
+flush (8 ms -> well under 1 ms per call on a modest disk; see bench/limits.py).
+
 Clocks: "now" is the gateway's wall clock. A bucket never moves backwards, so a
 replica whose clock lags only drains a little less; keep replicas on NTP.
 """
@@ -240,6 +246,10 @@ class LimitStore:
         elapsed = self._fn("min", self._fn("max", _big(now_us) - b.at_us, 0), MAX_ELAPSED_US)
         return self._fn("max", b[metric] - elapsed * _big(rate), 0)
 
+    def _relaxed(self, conn: Connection) -> None:
+        if self.dialect == "postgresql":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
     def _take_one(self, conn: Connection, charge: Charge, now_us: int) -> bool:
         b = rate_limit_buckets
         limit = charge.limit
@@ -289,6 +299,7 @@ class LimitStore:
         while ordered:
             try:
                 with self.engine.begin() as conn:
+                    self._relaxed(conn)
                     for charge in ordered:
                         if not self._take_one(conn, charge, now_us):
                             raise _NoRoom(charge)  # rolls the whole transaction back
@@ -331,6 +342,7 @@ class LimitStore:
         b = rate_limit_buckets
         pairs = sorted(zip(charges, actual, strict=True), key=lambda p: p[0].order)
         with self.engine.begin() as conn:
+            self._relaxed(conn)
             for taken, used in pairs:
                 limit = taken.limit
                 updates: dict[str, Any] = {"at_us": self._fn("max", b.c.at_us, _big(now_us))}
