@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit bench web clean
+.PHONY: run test lint typecheck unit bench web webtest e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,17 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP)
 
 web:
-	@if [ -f web/package.json ]; then $(MAKE) -C web build; fi
+	@if [ -f web/package.json ]; then $(MAKE) --no-print-directory -C web build; fi
 
-run: $(STAMP) web
+# Dashboard component tests (Vitest), then end-to-end tests in headless Chromium.
+webtest:
+	$(MAKE) --no-print-directory -C web test
+
+e2e: $(DEV_STAMP) web
+	$(BIN)/pytest -q tests/e2e
+
+run: $(STAMP)
+	@$(MAKE) --no-print-directory web || echo "spendgate: the dashboard is not built (see above); starting without it" >&2
 	$(BIN)/spendgate serve
 
 lint: $(DEV_STAMP)
@@ -33,7 +41,7 @@ lint: $(DEV_STAMP)
 unit: $(DEV_STAMP)
 	$(BIN)/pytest -q
 
-test: lint unit
+test: lint unit webtest e2e
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench

@@ -1,0 +1,393 @@
+import { useId, useState, type FormEvent } from "react";
+import { describeError } from "../api/client";
+import { useBreakdown, useBudgets, useForecast, useKeys, useOptional, useSend, useTeams } from "../api/hooks";
+import type { Budget, BudgetForecast, Row } from "../api/types";
+import { Empty, Loaded } from "../components/states";
+import { Badge, Card, Field, Notice, PageTitle, Progress } from "../components/ui";
+import { useFilters } from "../lib/filters";
+import { formatDateTime, formatInt } from "../lib/format";
+import { formatUsd, parseNanos, usdNumber } from "../lib/money";
+
+type Scope = Budget["scope"];
+const SCOPES: Array<[Scope, string]> = [
+  ["global", "All calls"],
+  ["team", "A team"],
+  ["key", "A key"],
+  ["user", "A user"],
+  ["project", "A project"],
+  ["tag", "A tag"],
+];
+
+const PER: Record<Budget["period"], string> = { daily: "a day", weekly: "a week", monthly: "a month", none: "in total" };
+
+interface BudgetBody {
+  scope: Scope;
+  value: string | null;
+  limit_usd: string;
+  period: Budget["period"];
+  name?: string;
+  thresholds: number[];
+}
+
+function ScopeValue({ scope, id, value, onChange }: { scope: Scope; id: string; value: string; onChange: (v: string) => void }) {
+  const teams = useTeams();
+  const keys = useKeys();
+  const seen = useBreakdown({ period: "90d", by: scope === "global" ? "model" : scope, limit: 200 }, { enabled: scope !== "global" && scope !== "key" });
+  if (scope === "global") return <input id={id} disabled value="every call" readOnly />;
+  if (scope === "key") {
+    return (
+      <select id={id} required value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="">Choose a key</option>
+        {(keys.data ?? [])
+          .filter((k) => k.status === "active")
+          .map((k) => (
+            <option key={k.id} value={k.id}>
+              {k.label} ({k.hint})
+            </option>
+          ))}
+      </select>
+    );
+  }
+  const known = new Set<string>(scope === "team" ? (teams.data ?? []).map((t) => t.name) : []);
+  for (const row of seen.data?.data ?? []) if (row.key) known.add(row.key);
+  const listId = `${id}-list`;
+  return (
+    <>
+      <input id={id} required list={listId} value={value} onChange={(e) => onChange(e.target.value)} autoComplete="off" />
+      <datalist id={listId}>
+        {[...known].sort().map((v) => (
+          <option key={v} value={v} />
+        ))}
+      </datalist>
+    </>
+  );
+}
+
+function CreateBudget() {
+  const id = useId();
+  const create = useSend<BudgetBody, Budget>("POST", "/api/budgets");
+  const [scope, setScope] = useState<Scope>("global");
+  const [value, setValue] = useState("");
+  const [limit, setLimit] = useState("");
+  const [period, setPeriod] = useState<Budget["period"]>("monthly");
+  const [name, setName] = useState("");
+  const [thresholds, setThresholds] = useState("50, 80, 100");
+  const [done, setDone] = useState<string | null>(null);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setDone(null);
+    const body: BudgetBody = {
+      scope,
+      value: scope === "global" ? null : value.trim(),
+      limit_usd: limit.trim().replace(/^\$/, ""),
+      period,
+      thresholds: thresholds
+        .split(",")
+        .map((t) => Number(t.trim()))
+        .filter((n) => Number.isInteger(n) && n > 0),
+    };
+    if (name.trim()) body.name = name.trim();
+    create.mutate(body, {
+      onSuccess: (b) => {
+        setDone(`Budget ${b.name} created: calls that would pass ${formatUsd(b.limit_usd)} ${PER[b.period]} are refused.`);
+        setLimit("");
+        setName("");
+      },
+    });
+  };
+  return (
+    <form className="form form-grid" onSubmit={submit} aria-label="Create a budget">
+      <Field label="Applies to" htmlFor={`${id}-scope`}>
+        <select id={`${id}-scope`} value={scope} onChange={(e) => (setScope(e.target.value as Scope), setValue(""))}>
+          {SCOPES.map(([s, text]) => (
+            <option key={s} value={s}>
+              {text}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label={scope === "global" ? "Which" : `Which ${scope}`} htmlFor={`${id}-value`}>
+        <ScopeValue scope={scope} id={`${id}-value`} value={value} onChange={setValue} />
+      </Field>
+      <Field label="Limit (USD)" htmlFor={`${id}-limit`} hint="A hard cap: calls over it get 429">
+        <input id={`${id}-limit`} required inputMode="decimal" pattern="\$?[0-9]+(\.[0-9]+)?" value={limit} onChange={(e) => setLimit(e.target.value)} placeholder="250.00" />
+      </Field>
+      <Field label="Period" htmlFor={`${id}-period`}>
+        <select id={`${id}-period`} value={period} onChange={(e) => setPeriod(e.target.value as Budget["period"])}>
+          <option value="daily">Daily</option>
+          <option value="weekly">Weekly</option>
+          <option value="monthly">Monthly</option>
+          <option value="none">No reset (lifetime)</option>
+        </select>
+      </Field>
+      <Field label="Name" htmlFor={`${id}-name`} hint="Optional">
+        <input id={`${id}-name`} maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />
+      </Field>
+      <Field label="Alert at (% of limit)" htmlFor={`${id}-thresholds`} hint="Comma separated">
+        <input id={`${id}-thresholds`} value={thresholds} onChange={(e) => setThresholds(e.target.value)} />
+      </Field>
+      <div className="form-actions">
+        <button type="submit" className="btn btn-primary" disabled={create.isPending}>
+          {create.isPending ? "Creating…" : "Create budget"}
+        </button>
+      </div>
+      {create.error && <Notice tone="danger">{describeError(create.error)}</Notice>}
+      {done && <Notice tone="ok">{done}</Notice>}
+    </form>
+  );
+}
+
+function EditLimit({ budget }: { budget: Budget }) {
+  const id = useId();
+  const [open, setOpen] = useState(false);
+  const [limit, setLimit] = useState(formatUsd(budget.limit_usd).replace(/[$,]/g, ""));
+  const put = useSend<{ limit_usd: string }, Budget>("PUT", `/api/budgets/${budget.id}/limit`);
+  const remove = useSend<void, unknown>("DELETE", `/api/budgets/${budget.id}`);
+  if (!open) {
+    return (
+      <div className="row-actions">
+        <button type="button" className="btn btn-small" onClick={() => setOpen(true)} aria-label={`Edit the limit of ${budget.name}`}>
+          Edit limit
+        </button>
+        <button
+          type="button"
+          className="btn btn-small btn-danger"
+          aria-label={`Delete ${budget.name}`}
+          onClick={() => window.confirm(`Delete the budget ${budget.name}? Calls are no longer capped by it.`) && remove.mutate()}
+        >
+          Delete
+        </button>
+        {remove.error && <Notice tone="danger">{describeError(remove.error)}</Notice>}
+      </div>
+    );
+  }
+  return (
+    <form className="form form-inline" onSubmit={(e) => (e.preventDefault(), put.mutate({ limit_usd: limit }, { onSuccess: () => setOpen(false) }))}>
+      <Field label="New limit (USD)" htmlFor={id}>
+        <input id={id} required inputMode="decimal" value={limit} onChange={(e) => setLimit(e.target.value)} />
+      </Field>
+      <div className="form-actions">
+        <button type="submit" className="btn btn-small btn-primary" disabled={put.isPending}>
+          Save
+        </button>
+        <button type="button" className="btn btn-small" onClick={() => setOpen(false)}>
+          Cancel
+        </button>
+      </div>
+      {put.error && <Notice tone="danger">{describeError(put.error)}</Notice>}
+    </form>
+  );
+}
+
+function BudgetRow({ budget, forecast, tz }: { budget: Budget; forecast: BudgetForecast | undefined; tz: string }) {
+  const limit = usdNumber(budget.limit_usd);
+  const spent = usdNumber(budget.spent_usd);
+  const reserved = usdNumber(budget.reserved_usd);
+  const scope = budget.scope === "global" ? "all calls" : `${budget.scope} ${budget.scope_value}`;
+  return (
+    <li className="budget" data-testid="budget" data-budget-id={budget.id}>
+      <div className="budget-head">
+        <div>
+          <strong>{budget.name}</strong> <span className="muted">· {scope} · {budget.period === "none" ? "no reset" : budget.period}</span>
+        </div>
+        {budget.exhausted ? <Badge tone="danger">Exhausted: calls are refused</Badge> : budget.percent_used >= 80 ? <Badge tone="warn">{budget.percent_used.toFixed(0)}% used</Badge> : null}
+      </div>
+      <Progress value={spent} reserved={reserved} max={limit} label={`${budget.name}: share of the limit spent`} />
+      <p className="budget-figures num">
+        <span data-testid="budget-spent">{formatUsd(budget.spent_usd)}</span> spent
+        {parseNanos(budget.reserved_usd) > 0n && <> + {formatUsd(budget.reserved_usd)} reserved by calls in flight</>} of{" "}
+        <span data-testid="budget-limit">{formatUsd(budget.limit_usd)}</span> · {formatUsd(budget.remaining_usd)} left
+        {budget.resets_at && <> · resets {formatDateTime(budget.resets_at, tz)}</>}
+      </p>
+      <p className="muted small">
+        {formatInt(budget.calls)} calls counted · <span data-testid="budget-refused">{formatInt(budget.refused)}</span> refused
+        {forecast && (
+          <>
+            {" "}
+            · projected {formatUsd(forecast.projected_usd)} by period end
+            {forecast.projected_over_limit && forecast.exhausted_at && <> · runs out {formatDateTime(forecast.exhausted_at, tz)}</>}
+          </>
+        )}
+        {budget.thresholds.length > 0 && <> · alerts at {budget.thresholds.join("%, ")}%</>}
+      </p>
+      <EditLimit budget={budget} />
+    </li>
+  );
+}
+
+/** A table of rows whose exact shape belongs to another part of the API. */
+function GenericTable({ rows, columns, testId }: { rows: Row[]; columns: Array<[string, string, (row: Row) => string]>; testId: string }) {
+  return (
+    <div className="table-scroll" tabIndex={0} role="region" aria-label={`${testId}, scrolls sideways`}>
+      <table className="table table-compact" data-testid={testId}>
+        <thead>
+          <tr>
+            {columns.map(([key, name]) => (
+              <th key={key} scope="col">
+                {name}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row, i) => (
+            <tr key={String(row.id ?? i)}>
+              {columns.map(([key, , show]) => (
+                <td key={key}>{show(row)}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+const text = (v: unknown): string => (v === null || v === undefined || v === "" ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
+
+function Unavailable({ what }: { what: string }) {
+  return <Empty title={`${what} are not available on this gateway.`}>Upgrade spendgate to a version with {what.toLowerCase()}; the rest of this page works without them.</Empty>;
+}
+
+function RateLimits({ tz }: { tz: string }) {
+  const limits = useOptional<Row[]>("/api/limits");
+  return (
+    <Loaded query={limits} what="rate limits">
+      {(rows) =>
+        rows === null ? (
+          <Unavailable what="Rate limits" />
+        ) : rows.length === 0 ? (
+          <Empty title="No rate limits.">
+            Add one with <code>spendgate limits create</code> or <code>POST /api/limits</code>, e.g. 60 requests a minute per key.
+          </Empty>
+        ) : (
+          <GenericTable
+            testId="limits"
+            rows={rows}
+            columns={[
+              ["name", "Name", (r) => text(r.name)],
+              ["description", "Limit", (r) => text(r.description ?? `${r.scope} ${r.scope_value ?? ""}`)],
+              [
+                "busiest",
+                "Busiest now",
+                (r) => {
+                  const b = (r.buckets as Array<{ subject: string | null; usage: Record<string, { percent: number }>; refused: number }> | undefined) ?? [];
+                  const top = b[0];
+                  if (!top) return "idle";
+                  const pct = Math.max(...Object.values(top.usage).map((u) => u.percent));
+                  return `${top.subject ?? "all"}: ${pct}% used`;
+                },
+              ],
+              ["refused", "Refused", (r) => text(((r.buckets as Array<{ refused: number }> | undefined) ?? []).reduce((n, b) => n + b.refused, 0))],
+              ["created_at", "Created", (r) => (typeof r.created_at === "string" ? formatDateTime(r.created_at, tz) : "—")],
+            ]}
+          />
+        )
+      }
+    </Loaded>
+  );
+}
+
+function Alerts({ tz }: { tz: string }) {
+  const channels = useOptional<Row[]>("/api/alerts/channels");
+  const history = useOptional<Row[] | { data: Row[] }>("/api/alerts", { limit: 50 });
+  return (
+    <div className="stack">
+      <h3>Channels</h3>
+      <Loaded query={channels} what="alert channels">
+        {(rows) =>
+          rows === null ? (
+            <Unavailable what="Alert channels" />
+          ) : rows.length === 0 ? (
+            <Empty title="No alert channels.">
+              Budget thresholds fire alerts; add a webhook, Slack or email channel with <code>spendgate alerts</code> to receive them.
+            </Empty>
+          ) : (
+            <GenericTable
+              testId="alert-channels"
+              rows={rows}
+              columns={[
+                ["name", "Name", (r) => text(r.name)],
+                ["kind", "Kind", (r) => text(r.kind)],
+                ["target", "Target", (r) => text(r.target)],
+                ["kinds", "Alerts", (r) => text(Array.isArray(r.kinds) ? r.kinds.join(", ") : (r.kinds ?? "all"))],
+              ]}
+            />
+          )
+        }
+      </Loaded>
+      <h3>History</h3>
+      <Loaded query={history} what="alert history">
+        {(answer) => {
+          if (answer === null) return <Unavailable what="Alerts" />;
+          const rows = Array.isArray(answer) ? answer : answer.data;
+          if (rows.length === 0) return <Empty title="No alerts fired yet.">An alert fires when a budget passes one of its thresholds.</Empty>;
+          return (
+            <GenericTable
+              testId="alert-history"
+              rows={rows}
+              columns={[
+                ["created_at", "When", (r) => (typeof r.created_at === "string" ? formatDateTime(r.created_at, tz) : "—")],
+                ["kind", "Kind", (r) => text(r.kind)],
+                ["subject", "Subject", (r) => text(r.subject)],
+                ["message", "Message", (r) => text(r.message)],
+                [
+                  "deliveries",
+                  "Delivery",
+                  (r) =>
+                    Array.isArray(r.deliveries)
+                      ? (r.deliveries as Row[]).map((d) => `${text(d.channel_name ?? d.channel)}: ${text(d.status)}`).join(", ") || "—"
+                      : "—",
+                ],
+              ]}
+            />
+          );
+        }}
+      </Loaded>
+    </div>
+  );
+}
+
+export function Budgets() {
+  const [filters] = useFilters();
+  const budgets = useBudgets();
+  const forecast = useForecast({ tz: filters.tz });
+  const byId = new Map((forecast.data?.budgets ?? []).map((f) => [f.budget_id, f]));
+  return (
+    <>
+      <PageTitle title="Budgets & alerts" />
+      <div className="grid-2 grid-budgets">
+        <Card title="Budgets">
+          <Loaded
+            query={budgets}
+            what="budgets"
+            empty={(b) =>
+              b.length ? null : (
+                <Empty title="No budgets yet.">A budget is a hard cap: once spent, calls in its scope get 429 until it resets. Create one here.</Empty>
+              )
+            }
+          >
+            {(b) => (
+              <ul className="budgets" data-testid="budgets">
+                {b.map((budget) => (
+                  <BudgetRow key={budget.id} budget={budget} forecast={byId.get(budget.id)} tz={filters.tz} />
+                ))}
+              </ul>
+            )}
+          </Loaded>
+        </Card>
+        <Card title="Create a budget">
+          <CreateBudget />
+        </Card>
+      </div>
+      <div className="grid-2">
+        <Card title="Rate limits">
+          <RateLimits tz={filters.tz} />
+        </Card>
+        <Card title="Alerts">
+          <Alerts tz={filters.tz} />
+        </Card>
+      </div>
+    </>
+  );
+}
