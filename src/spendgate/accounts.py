@@ -321,6 +321,12 @@ class Accounts:
         """Whether any user or unrevoked API token exists (local mode ends then)."""
         return self.store.has_accounts()
 
+    def dummy_hash(self) -> str:
+        """A hash of a random password: what an unknown username is checked against."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
+
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
             return bool(self.hasher.verify(password_hash, password))
@@ -340,9 +346,7 @@ class Accounts:
             raise Throttled(wait)
         user = self.store.find_user(name) if _USERNAME.match(name) else None
         if user is None:
-            if self._dummy_hash is None:
-                self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
-            self._verify(self._dummy_hash, password)
+            self._verify(self.dummy_hash(), password)
             self.throttle.failed(name, client)
             raise InvalidCredentials
         if not self._verify(user.password_hash, password):
@@ -381,4 +385,5 @@ def open_accounts(settings: Settings, engine: Engine) -> Accounts:
         AccountStore(engine), KeyStore(engine), session_max_age=settings.session_max_age
     )
     check_accounts(settings, accounts.has_accounts())
+    accounts.dummy_hash()  # so the first unknown username takes no longer than later ones
     return accounts
