@@ -1,5 +1,10 @@
 import sys
 
+if sys.argv[1:2] == ["soak"]:
+    from bench.soak import main as soak
+
+    sys.exit(soak(sys.argv[2:]))
+
 from bench.runner import main
 
 sys.exit(main())

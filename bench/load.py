@@ -59,6 +59,38 @@ end
 """
 
 
+# The soak's mixed load: three paced streams to one non-streaming call.
+_MIXED_LUA = """
+local stream = '{sse}'
+local plain = '{json}'
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  sent = 0
+  local h = {{}}
+{headers}
+  local hs = {{}}
+  for k, v in pairs(h) do hs[k] = v end
+  hs["x-bench-gap-ms"] = "{gap_ms}"
+  reqs = {{
+    wrk.format("POST", nil, hs, stream), wrk.format("POST", nil, hs, stream),
+    wrk.format("POST", nil, hs, stream), wrk.format("POST", nil, h, plain)
+  }}
+end
+function request() sent = sent + 1; return reqs[(sent % 4) + 1] end
+""" + ("function done" + _LUA.split("function done", 1)[1])
+
+
+def write_mixed_script(path: Path, api_key: str | None, gap_ms: float) -> Path:
+    """The soak's Lua script: 3 streams (events ``gap_ms`` apart) to 1 JSON call."""
+    headers = "\n".join(f'  h["{k}"] = "{v}"' for k, v in headers_for(api_key).items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        _MIXED_LUA.format(sse=_BODY_SSE, json=_BODY_JSON, headers=headers, gap_ms=gap_ms)
+    )
+    return path
+
+
 class LoadError(RuntimeError):
     """wrk could not run or printed no result."""
 
@@ -89,10 +121,15 @@ def wrk_path() -> str | None:
     return shutil.which(WRK)
 
 
-def write_scripts(directory: Path) -> dict[str, Path]:
+def headers_for(api_key: str | None = None) -> dict[str, str]:
+    """The request headers, with ``api_key`` (a spendgate proxy key) instead of the default."""
+    return {**HEADERS, "x-api-key": api_key or API_KEY}
+
+
+def write_scripts(directory: Path, api_key: str | None = None) -> dict[str, Path]:
     """One Lua script per workload, written to ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in HEADERS.items())
+    headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers_for(api_key).items())
     scripts = {}
     for name, body in WORKLOADS.items():
         path = directory / f"post_{name}.lua"

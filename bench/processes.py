@@ -83,6 +83,20 @@ def peak_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
+def rss_mb(pid: int) -> float:
+    """Sum of the current resident set sizes (VmRSS) of the process tree under ``pid``, MiB."""
+    total_kb = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
 @dataclass
 class Server:
     """One started process and where its output goes."""

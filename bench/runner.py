@@ -1,10 +1,15 @@
 """``python -m bench``: start everything on loopback, load it with wrk, report, stop it all.
 
 Targets, side by side in one run: direct to the fake upstream; nginx ``proxy_pass`` (if
-``/usr/sbin/nginx`` exists); spendgate on SQLite; spendgate on PostgreSQL (if
-``SPENDGATE_BENCH_POSTGRES_URL`` or ``SPENDGATE_TEST_POSTGRES_URL`` is set). Per target
-and workload: a warm-up, N runs at c=32 (the median is reported) and one run at c=1.
-Timing never fails the run; the exit status is non-zero only if something could not run.
+``/usr/sbin/nginx`` exists); LiteLLM's proxy (from PyPI, in its own venv, skipped with
+the reason if it cannot be installed); spendgate on SQLite with accounting on (recording,
+pricing, a proxy key under a budget) and the same gateway with accounting off;
+spendgate on PostgreSQL (if ``SPENDGATE_BENCH_POSTGRES_URL`` or
+``SPENDGATE_TEST_POSTGRES_URL`` is set). Per target and workload: a warm-up, N runs at
+c=32 (the median is reported), one at c=128, one at c=1 and, for streams, the c=1
+TTFB probe. spendgate with accounting on also gets a sustained c=32 run with the
+writer's queue sampled every second. Timing never fails the run; the exit status is
+non-zero only if something could not run. ``python -m bench soak`` is the soak run.
 """
 
 from __future__ import annotations
@@ -15,19 +20,28 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import load, profile, report, targets
+from bench import litellm, load, probe, profile, report, targets
 from bench.processes import Server, Servers, StartError, cpu_seconds, peak_rss_mb
-from bench.results_model import TargetResult, WorkloadResult
-from bench.upstream import message_body, sse_events
+from bench.results_model import Sustained, TargetResult, WorkloadResult
+from bench.upstream import MESSAGE_ID, message_body, sse_events
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
+TARGETS = (
+    "direct",
+    "nginx",
+    "litellm",
+    "spendgate-sqlite",
+    "spendgate-sqlite-off",
+    "spendgate-postgres",
+)
 EXPECTED = {"json": message_body(), "sse": b"".join(sse_events())}
 
 
@@ -42,20 +56,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options; ``BENCH_SECONDS`` scales every run."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 s runs, one c=32 run, 10 s sustained: about 3 minutes in all",
+    )
+    parser.add_argument(
         "--seconds",
         type=float,
-        default=_env_float("BENCH_SECONDS", 5.0),
-        help="length of each measured run (BENCH_SECONDS, default 5)",
+        default=None,
+        help="length of each measured run (BENCH_SECONDS, default 4, --quick 2)",
     )
     parser.add_argument(
-        "--warmup", type=float, default=None, help="warm-up per workload (default min(3, seconds))"
+        "--warmup", type=float, default=None, help="warm-up per workload (default 2)"
     )
-    parser.add_argument("--runs", type=int, default=3, help="runs at c=32 (median reported)")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs at c=32, median reported (3, --quick 1)"
+    )
     parser.add_argument("--connections", type=int, default=32, help="concurrency of the runs")
+    parser.add_argument("--high", type=int, default=128, help="the high-concurrency run")
+    parser.add_argument(
+        "--sustain",
+        type=float,
+        default=None,
+        help="sustained c=32 run per spendgate target, s (30, --quick 10; 0 skips)",
+    )
     parser.add_argument(
         "--only",
-        default="direct,nginx,spendgate-sqlite,spendgate-postgres",
-        help="comma-separated targets (direct is always measured)",
+        default=",".join(TARGETS),
+        help="comma-separated targets (direct is always measured): " + ", ".join(TARGETS),
     )
     parser.add_argument(
         "--profile",
@@ -69,7 +97,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="retries (60 s apart) when spendgate does not start, e.g. while src/ is mid-edit",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    if args.seconds is None:
+        args.seconds = _env_float("BENCH_SECONDS", 2.0 if quick else 4.0)
+    if args.runs is None:
+        args.runs = 1 if quick else 3
+    if args.sustain is None:
+        args.sustain = 10.0 if quick else 30.0
+    args.probe_seconds = 1.5 if quick else 3.0
+    return args
 
 
 class Bench:
@@ -79,13 +116,12 @@ class Bench:
         self.args = args
         self.workdir = workdir
         self.servers = Servers()
-        self.scripts = load.write_scripts(workdir / "lua")
         self.results: list[TargetResult] = []
         self.notes: list[str] = []
         self.problems: list[str] = []
         self.upstream_port = 0
         self.postgres_version: str | None = None
-        self.warmup = args.warmup if args.warmup is not None else min(3.0, args.seconds)
+        self.warmup = args.warmup if args.warmup is not None else min(2.0, args.seconds)
 
     def say(self, text: str) -> None:
         """Progress on stderr (the table goes to stdout)."""
@@ -93,29 +129,49 @@ class Bench:
 
     # -- measuring -------------------------------------------------------
 
-    def check_answer(self, result: TargetResult, port: int, workload: str) -> None:
-        """One request first: status 200 and the upstream's exact bytes, or the target fails."""
-        answer = targets.post(port, workload)
+    def check_answer(
+        self, result: TargetResult, port: int, workload: str, path: str, api_key: str | None
+    ) -> None:
+        """One request first: status 200 and the upstream's exact bytes, or the target fails.
+
+        LiteLLM re-frames what it relays, so for it the answer only has to be a 200 that
+        carries the upstream's message id.
+        """
+        answer = targets.post(port, workload, path=path, api_key=api_key)
         result.sent += 1
         result.completed += 1
-        if answer.status != 200 or answer.body != EXPECTED[workload]:
+        exact = answer.body == EXPECTED[workload]
+        if result.key == "litellm":
+            exact = MESSAGE_ID.encode() in answer.body
+        if answer.status != 200 or not exact:
             raise RuntimeError(
                 f"{result.label} answered {workload} with HTTP {answer.status} and "
                 f"{len(answer.body)} bytes, expected 200 and the upstream's "
                 f"{len(EXPECTED[workload])} bytes: {answer.body[:300]!r}"
             )
 
-    def measure(self, result: TargetResult, port: int, pid: int | None) -> None:
-        """Warm-up, c=32 runs (CPU of ``pid``'s tree measured around them), then c=1.
+    def measure(
+        self,
+        result: TargetResult,
+        port: int,
+        pid: int | None,
+        *,
+        path: str = "/v1/messages",
+        api_key: str | None = None,
+    ) -> None:
+        """Per workload: warm-up, c=32 runs (CPU of ``pid``'s tree measured around them),
+        one c=128 run, one c=1 run, and for streams the TTFB probe.
 
         For spendgate, CPU per request runs until the writer has drained what the c=32
-        runs queued (recording is part of the cost), and c=1 starts on an empty queue.
+        runs queued (recording is part of the cost), and each later run starts on an
+        empty queue.
         """
-        url = f"http://127.0.0.1:{port}/v1/messages"
+        url = f"http://127.0.0.1:{port}{path}"
         seconds, conns = self.args.seconds, self.args.connections
         records = result.records_spendgate
-        for workload, script in self.scripts.items():
-            self.check_answer(result, port, workload)
+        scripts = load.write_scripts(self.workdir / "lua" / result.key, api_key)
+        for workload, script in scripts.items():
+            self.check_answer(result, port, workload, path, api_key)
             w = result.workloads[workload] = WorkloadResult()
             self.say(f"{result.label}, {workload}: warm-up {self.warmup:.0f} s")
             result.count(load.run(url, script, connections=conns, seconds=self.warmup))
@@ -136,18 +192,80 @@ class Bench:
             if pid:
                 sent = sum(r.sent for r in w.c32)
                 w.cpu_us_per_request = (cpu_seconds(pid) - before) * 1e6 / max(sent, 1)
+            high = self.args.high
+            w.c128 = result.count(load.run(url, script, connections=high, seconds=seconds))
+            self.say(f"  c={high}: {w.c128.rps:,.0f} req/s, p99 {w.c128.p99_us:,} µs")
+            if records:
+                self.settle(result, port)
             w.c1 = result.count(load.run(url, script, connections=1, seconds=seconds))
             self.say(f"  c=1: p50 {w.c1.p50_us} µs, p99 {w.c1.p99_us} µs")
+            if workload == "sse":
+                w.stream = probe.probe(
+                    port,
+                    path,
+                    load.WORKLOADS["sse"].encode(),
+                    load.headers_for(api_key),
+                    seconds=self.args.probe_seconds,
+                )
+                result.sent += w.stream.calls + 20
+                result.completed += w.stream.calls + 20
+                self.say(
+                    f"  stream probe: TTFB p50 {w.stream.ttfb_p50_us:.0f} µs, "
+                    f"{w.stream.per_event_p50_us:.1f} µs per event"
+                )
         if pid:
             result.peak_rss_mb = peak_rss_mb(pid)
 
-    # -- targets ---------------------------------------------------------
+    def sustain(self, result: TargetResult, port: int, api_key: str | None) -> None:
+        """A long c=32 JSON run; the writer's queue depth sampled every second."""
+        seconds = self.args.sustain
+        if seconds <= 0:
+            return
+        script = load.write_scripts(self.workdir / "lua" / result.key, api_key)["json"]
+        url = f"http://127.0.0.1:{port}/v1/messages"
+        self.settle(result, port)
+        self.say(f"{result.label}: sustained c={self.args.connections} for {seconds:.0f} s")
+        box: dict[str, Any] = {}
 
-    def start(self, server: Server, ready: Callable[[], bool], retries: int = 0) -> Server:
+        def drive() -> None:
+            try:
+                box["run"] = load.run(
+                    url, script, connections=self.args.connections, seconds=seconds
+                )
+            except load.LoadError as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=drive, name="bench-sustain")
+        started = time.monotonic()
+        thread.start()
+        samples: list[tuple[float, int]] = []
+        while thread.is_alive():
+            time.sleep(1.0)
+            depth = targets.health(port).get("recording", {}).get("queue_depth") or 0
+            samples.append((time.monotonic() - started, int(depth)))
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        run: load.Run = box["run"]
+        result.count(run)
+        drained = self.settle(result, port)[1]
+        result.sustained = Sustained(seconds, run.rps, samples, drained)
+        self.say(
+            f"  {run.rps:,.0f} req/s; queue depth max {result.sustained.max_depth:,}, "
+            f"drained {drained:.1f} s after"
+        )
+
+    def start(
+        self,
+        server: Server,
+        ready: Callable[[], bool],
+        retries: int = 0,
+        timeout: float = 45,
+    ) -> Server:
         """Start a server, retrying after a minute (another session may be mid-edit)."""
         for attempt in range(retries + 1):
             try:
-                return self.servers.start(server, ready, timeout=45)
+                return self.servers.start(server, ready, timeout=timeout)
             except StartError as exc:
                 self.servers.stop(server)
                 if attempt == retries:
@@ -181,25 +299,49 @@ class Bench:
         finally:
             self.servers.stop(server)
 
-    def run_spendgate(self, key: str, label: str, database_url: str) -> None:
-        """spendgate serve on ``database_url``, measured, then its records counted."""
+    def run_litellm(self) -> None:
+        """LiteLLM's proxy, one worker, Anthropic pass-through to the same upstream."""
+        result = TargetResult("litellm", "LiteLLM proxy (1 worker)")
+        self.results.append(result)
+        try:
+            result.version = litellm.ensure_installed(self.say)
+        except litellm.Unavailable as exc:
+            result.skipped = f"skipped: LiteLLM could not be installed ({exc})"
+            self.notes.append(result.skipped)
+            return
+        result.label = f"LiteLLM {result.version} proxy (1 worker)"
+        server, ready = targets.litellm_server(self.workdir, self.upstream_port)
+        try:
+            self.start(server, ready, timeout=120)
+            self.measure(result, server.port, server.pid, path=litellm.PATH)
+        finally:
+            self.servers.stop(server)
+
+    def run_spendgate(
+        self, key: str, label: str, database_url: str, *, accounting: bool = True
+    ) -> None:
+        """spendgate on ``database_url``, measured, then its records counted."""
         result = TargetResult(key, label)
         self.results.append(result)
         name = key.removeprefix("spendgate-")
         server, ready = targets.spendgate_server(
-            self.workdir, name, self.upstream_port, database_url
+            self.workdir, name, self.upstream_port, database_url, accounting=accounting
         )
         try:
             self.start(server, ready, retries=self.args.start_retries)
-            self.measure(result, server.port, server.pid)
+            api_key = targets.proxy_key_with_budget(server.port)
+            self.measure(result, server.port, server.pid, api_key=api_key)
+            if accounting:
+                self.sustain(result, server.port, api_key)
             if self.args.profile and key == "spendgate-sqlite":
-                self.profile(result, server)
-            result.recorder_health = self.settle(result, server.port)[0]
-            result.recorded = targets.count_recorded(database_url)
-            self.say(
-                f"{label}: sent {result.sent}, completed {result.completed}, "
-                f"recorded {result.recorded.calls}"
-            )
+                self.profile(result, server, api_key)
+            if accounting:
+                result.recorder_health = self.settle(result, server.port)[0]
+                result.recorded = targets.count_recorded(database_url)
+                self.say(
+                    f"{label}: sent {result.sent}, completed {result.completed}, "
+                    f"recorded {result.recorded.calls}"
+                )
         finally:
             self.servers.stop(server)
 
@@ -223,7 +365,7 @@ class Bench:
                 return rec, now - started
             time.sleep(0.25)
 
-    def profile(self, result: TargetResult, server: Server) -> None:
+    def profile(self, result: TargetResult, server: Server, api_key: str | None) -> None:
         """py-spy on the gateway during one extra c=32 run per workload (not in the table)."""
         if profile.py_spy_path() is None:
             self.notes.append(
@@ -233,7 +375,8 @@ class Bench:
         url = f"http://127.0.0.1:{server.port}/v1/messages"
         seconds = max(self.args.seconds, 5.0)
         out_dir = self.args.results
-        for workload, script in self.scripts.items():
+        scripts = load.write_scripts(self.workdir / "lua" / result.key, api_key)
+        for workload, script in scripts.items():
             raw = out_dir / f"profile-{workload}.txt"
             self.say(f"profiling {result.label}, {workload}, {seconds:.0f} s")
             spy = profile.start(server.pid, seconds + 1, raw)
@@ -308,11 +451,24 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if "nginx" in only:
             bench.guarded("nginx", bench.run_nginx)
+        if "litellm" in only:
+            bench.guarded("litellm", bench.run_litellm)
         if "spendgate-sqlite" in only:
             url = f"sqlite:///{workdir / 'sqlite' / 'spendgate.db'}"
             bench.guarded(
                 "spendgate-sqlite",
                 lambda: bench.run_spendgate("spendgate-sqlite", "spendgate, SQLite", url),
+            )
+        if "spendgate-sqlite-off" in only:
+            url = f"sqlite:///{workdir / 'sqlite-off' / 'spendgate.db'}"
+            bench.guarded(
+                "spendgate-sqlite-off",
+                lambda: bench.run_spendgate(
+                    "spendgate-sqlite-off",
+                    "spendgate, accounting off (bench switch)",
+                    url,
+                    accounting=False,
+                ),
             )
         if "spendgate-postgres" in only:
             bench.guarded("spendgate-postgres", bench.run_postgres)
@@ -322,11 +478,14 @@ def main(argv: list[str] | None = None) -> int:
     method = (
         f"wrk -t1, per target and workload: {bench.warmup:.0f} s warm-up, "
         f"{args.runs} x {args.seconds:.0f} s at c={args.connections} (median reported), "
-        f"1 x {args.seconds:.0f} s at c=1; all on 127.0.0.1, one process per server"
+        f"1 x {args.seconds:.0f} s at c={args.high}, 1 x {args.seconds:.0f} s at c=1; "
+        f"streams also {args.probe_seconds:.1f} s of the c=1 TTFB probe (bench/probe.py); "
+        f"spendgate with accounting on also {args.sustain:.0f} s sustained at "
+        f"c={args.connections}; all on 127.0.0.1, one process per server"
     )
     if keep_workdir:
         bench.notes.append(f"server logs kept in {workdir}/logs")
-    env_lines = report.environment(ROOT, targets.NGINX, bench.postgres_version)
+    env_lines = report.environment(ROOT, targets.NGINX, bench.postgres_version, bench.results)
     text = report.render(bench.results, env_lines, method, bench.notes)
     print(text)
     args.results.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.load import HEADERS, WORKLOADS
+from bench import litellm
+from bench.load import API_KEY, WORKLOADS, headers_for
 from bench.processes import Server, free_port
 
 NGINX = Path("/usr/sbin/nginx")
@@ -64,15 +65,50 @@ class Answer:
     body: bytes
 
 
-def post(port: int, workload: str, timeout: float = 10.0) -> Answer:
+def post(
+    port: int,
+    workload: str,
+    timeout: float = 10.0,
+    *,
+    path: str = "/v1/messages",
+    api_key: str | None = None,
+) -> Answer:
     """One request of ``workload`` (the same bytes wrk sends) to ``127.0.0.1:port``."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("POST", "/v1/messages", body=WORKLOADS[workload].encode(), headers=HEADERS)
+        conn.request("POST", path, body=WORKLOADS[workload].encode(), headers=headers_for(api_key))
         resp = conn.getresponse()
         return Answer(resp.status, resp.read())
     finally:
         conn.close()
+
+
+def post_json(port: int, path: str, body: dict[str, Any], timeout: float = 10.0) -> Any:
+    """POST a JSON body to spendgate's management API; raises OSError when not 2xx."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(
+            "POST", path, body=json.dumps(body), headers={"content-type": "application/json"}
+        )
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status >= 300:
+            raise OSError(f"POST {path}: HTTP {resp.status}: {data[:300]!r}")
+        return json.loads(data)
+    finally:
+        conn.close()
+
+
+def proxy_key_with_budget(port: int) -> str:
+    """A spendgate proxy key carrying the bench's upstream key, under a $1B monthly budget,
+    so every call goes through the key resolver and the budget's reserve/settle."""
+    key = post_json(port, "/api/keys", {"label": "bench", "upstream_key": API_KEY})
+    post_json(
+        port,
+        "/api/budgets",
+        {"scope": "key", "value": key["id"], "limit_usd": "1000000000", "period": "monthly"},
+    )
+    return str(key["key"])
 
 
 def get_json(port: int, path: str, timeout: float = 5.0) -> Any:
@@ -126,10 +162,31 @@ def nginx_server(root: Path, upstream_port: int) -> tuple[Server, Any]:
     return server, lambda: post(port, "json", timeout=1).status == 200
 
 
+def litellm_server(root: Path, upstream_port: int) -> tuple[Server, Any]:
+    """LiteLLM's proxy (one worker) in front of the upstream, and its readiness check."""
+    port = free_port()
+    argv, env = litellm.server_argv(root / "litellm", port, upstream_port)
+    server = Server(
+        name="litellm",
+        argv=argv,
+        port=port,
+        log_path=root / "logs" / "litellm.log",
+        env=env,
+        cwd=root / "litellm",
+    )
+
+    def ready() -> bool:
+        return post(port, "json", timeout=5, path=litellm.PATH).status == 200
+
+    return server, ready
+
+
 def spendgate_server(
-    root: Path, name: str, upstream_port: int, database_url: str
+    root: Path, name: str, upstream_port: int, database_url: str, *, accounting: bool = True
 ) -> tuple[Server, Any]:
-    """``spendgate serve`` on its own home and database, and its readiness check."""
+    """spendgate (``bench.gateway``: the server ``spendgate serve`` runs) on its own home
+    and database, and its readiness check; ``accounting=False`` turns recording, pricing
+    and budget checks off in the same process (bench-only)."""
     home = root / name
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -152,12 +209,19 @@ def spendgate_server(
     )
     server = Server(
         name=f"spendgate ({name})",
-        argv=[sys.executable, "-m", "spendgate", "serve"],
+        argv=[
+            sys.executable,
+            "-m",
+            "bench.gateway",
+            "--accounting",
+            "on" if accounting else "off",
+        ],
         port=port,
         log_path=root / "logs" / f"spendgate-{name}.log",
         env=env,
         cwd=home,  # no stray .env or spendgate.toml from the working directory
     )
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
 
     def ready() -> bool:
         return bool(get_json(port, "/health", timeout=1)["status"] == "ok")

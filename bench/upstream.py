@@ -3,7 +3,8 @@
 ``POST /v1/messages`` answers a fixed ~1 KB Anthropic ``message`` JSON. When the request
 body contains ``"stream":true`` it answers a 25-event SSE stream instead (``message_start``,
 ``content_block_start``, 20 ``content_block_delta``, ``content_block_stop``,
-``message_delta``, ``message_stop``), one ASGI body message per event, with no delay.
+``message_delta``, ``message_stop``), one ASGI body message per event, with no delay
+(or ``x-bench-gap-ms`` apart).
 Usage objects have the real shape, so the gateway parses and prices what it would in
 production. Run on its own process: ``python -m bench.upstream --port 9001``.
 """
@@ -11,6 +12,7 @@ production. Run on its own process: ``python -m bench.upstream --port 9001``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -129,6 +131,17 @@ _SSE_HEADERS = [
 ]
 
 
+def _gap_seconds(headers: list[tuple[bytes, bytes]]) -> float:
+    """``x-bench-gap-ms``: a pause between SSE events (the soak's paced streams)."""
+    for name, value in headers:
+        if name == b"x-bench-gap-ms":
+            try:
+                return max(0.0, float(value) / 1000)
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """POST /v1/messages: JSON, or SSE when the body asks for a stream; anything else 404."""
     if scope["type"] != "http":  # served with lifespan="off"
@@ -144,9 +157,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     if b'"stream":true' in body:
+        gap = _gap_seconds(scope["headers"])
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         for event in _EVENTS:
             await send({"type": "http.response.body", "body": event, "more_body": True})
+            if gap:
+                await asyncio.sleep(gap)
         await send({"type": "http.response.body", "body": b""})
         return
     await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS})
