@@ -132,8 +132,9 @@ def _create_limit(url: str, **body: Any) -> dict[str, Any]:
     return data
 
 
-def _bucket(url: str, limit_id: str) -> dict[str, Any]:
-    report = httpx.get(f"{url}/api/limits/{limit_id}", timeout=10).json()
+def _bucket(gateway: GatewayServer, limit_id: str) -> dict[str, Any]:
+    gateway.flush()  # calls settle after their answer is sent: wait for them
+    report = httpx.get(f"{gateway.url}/api/limits/{limit_id}", timeout=10).json()
     assert len(report["buckets"]) == 1, report
     data: dict[str, Any] = report["buckets"][0]
     return data
@@ -161,7 +162,7 @@ def test_sdk_sees_rate_limit_error_with_retry_after(
     assert message.startswith("spendgate: rate limit 'alice rpm'")
     assert "2 of 2 requests per minute in use" in message and "room again in" in message
     assert len(upstream.served) == 2  # the refused call never left the gateway
-    assert _bucket(sqlite_gateway.url, limit["id"])["refused"] == 1
+    assert _bucket(sqlite_gateway, limit["id"])["refused"] == 1
     sqlite_gateway.flush()
     rows = httpx.get(f"{sqlite_gateway.url}/api/requests").json()["data"]
     assert sorted((r["status_code"], r["error_type"]) for r in rows)[-1] == (429, "rate_limited")
@@ -216,7 +217,7 @@ def test_output_token_limit_counts_max_tokens_then_settles_to_usage(
         extra_headers={"x-fake-usage": json.dumps({"input_tokens": 3, "output_tokens": 5})},
     ) as stream:
         stream.get_final_message()
-    in_use = _bucket(sqlite_gateway.url, limit["id"])["usage"]["output_tokens"]["in_use"]
+    in_use = _bucket(sqlite_gateway, limit["id"])["usage"]["output_tokens"]["in_use"]
     assert 500 <= in_use <= 605  # 605 counted, minus what drained meanwhile (16.7 a second)
 
 
@@ -240,7 +241,7 @@ def test_input_token_limit_counts_real_input_and_cache_writes(
         messages=HI,  # type: ignore[arg-type]
         extra_headers={"x-fake-usage": json.dumps(used)},
     )
-    in_use = _bucket(sqlite_gateway.url, limit["id"])["usage"]["input_tokens"]["in_use"]
+    in_use = _bucket(sqlite_gateway, limit["id"])["usage"]["input_tokens"]["in_use"]
     assert 600 <= in_use <= 700  # 700 counted, minus what drained meanwhile
     long_prompt = [{"role": "user", "content": "x" * 1200}]  # estimated at 400+ tokens
     with pytest.raises(anthropic.RateLimitError) as limited:
@@ -296,7 +297,7 @@ def test_budget_refusal_gives_the_rate_limit_back(sqlite_gateway: GatewayServer)
     with pytest.raises(anthropic.RateLimitError) as refused:
         client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
     assert "exhausted" in refused.value.message
-    assert _bucket(sqlite_gateway.url, limit["id"])["usage"]["requests"]["in_use"] == 0
+    assert _bucket(sqlite_gateway, limit["id"])["usage"]["requests"]["in_use"] == 0
 
 
 # -- exact under concurrency ------------------------------------------------------------
@@ -328,7 +329,7 @@ async def test_40_concurrent_calls_against_10_rpm_sqlite(sqlite_gateway: Gateway
     limit = _create_limit(sqlite_gateway.url, scope="key", value=key["id"], requests_per_minute=10)
     outcomes = await _burst([sqlite_gateway.url], key["key"])
     assert (outcomes.count("ok"), outcomes.count("limited")) == (10, 30)
-    assert _bucket(sqlite_gateway.url, limit["id"])["refused"] == 30
+    assert _bucket(sqlite_gateway, limit["id"])["refused"] == 30
 
 
 @pytest.mark.postgres
@@ -344,7 +345,7 @@ async def test_40_concurrent_calls_two_gateways_one_postgres(
         limit = _create_limit(first.url, scope="key", value=key["id"], requests_per_minute=10)
         outcomes = await _burst([first.url, second.url], key["key"])
         assert (outcomes.count("ok"), outcomes.count("limited")) == (10, 30)
-        assert _bucket(second.url, limit["id"])["refused"] == 30
+        assert _bucket(second, limit["id"])["refused"] == 30
         assert len(upstream.served) == 10
 
 
