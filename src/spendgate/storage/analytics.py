@@ -319,11 +319,12 @@ class Analytics:
         agg = aggregate(self.store.iter_call_rows(window))
         entries = agg.tags if cube is TAGS else agg.hourly
         dims_of = TAG_DIMS if cube is TAGS else HOURLY_DIMS
-        for key, measures in entries.items():
+        for key, vec in entries.items():
             dims = dict(zip(dims_of, key[1:], strict=True))
             if not _matches(dims, flt):
                 continue
             at = () if grain is None else (key[0] - key[0] % grain,)
+            measures = {name: value for name, value in zip(MEASURES, vec, strict=True) if value}
             add_measures(out.setdefault(at + tuple(dims[g] for g in group), {}), measures)
 
     def totals(self, flt: CallFilter) -> Measures:

@@ -25,8 +25,6 @@ from spendgate.storage.rollups import Aggregates, write_aggregates
 from spendgate.storage.schema import calls
 from spendgate.storage.store import CallFilter, Store
 
-# Session rollups keep first/last call times; they are not additive.
-_NOT_ADDITIVE = frozenset({"first_at", "last_at"})
 _COST_COLUMNS = ("cost_nanousd", "cache_savings_nanousd", "cost_breakdown", "pricing_status")
 
 
@@ -120,15 +118,7 @@ def _difference(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> Aggregate
     for old, new in pairs:
         removed.add_row(old)
         added.add_row(new)
-    for name in ("hourly", "tags", "sessions"):
-        target: dict[Any, dict[str, int]] = getattr(added, name)
-        for key, measures in getattr(removed, name).items():
-            entry = target.setdefault(key, {})
-            for measure, value in measures.items():
-                if measure in _NOT_ADDITIVE:
-                    entry.setdefault(measure, value)
-                else:
-                    entry[measure] = entry.get(measure, 0) - value
+    added.subtract(removed)
     return added
 
 

@@ -8,11 +8,12 @@ hands the hook rows that were really inserted, so nothing is counted twice.
 
 from __future__ import annotations
 
-import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from operator import add
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from spendgate.storage.rollups_schema import (
     DAY_US,
     HIST_BASE_MS,
     HIST_BUCKETS,
+    HIST_RATIO,
     HOUR_US,
     HOURLY_DIMS,
     LATENCY_BUCKETS,
@@ -61,12 +63,55 @@ LONG_CONTEXT_TOKENS = 200_000
 Key = tuple[Any, ...]
 
 
+# Upper bounds of histogram buckets 0..N-2 (the last bucket is open): bucket i holds
+# [BOUNDS[i-1], BOUNDS[i]); percentiles are read back with the same bounds.
+BOUNDS: tuple[float, ...] = tuple(HIST_BASE_MS * HIST_RATIO**k for k in range(HIST_BUCKETS - 1))
+
+# Positions in a measure vector (one int per name in MEASURES, in that order).
+_AT = {name: i for i, name in enumerate(MEASURES)}
+_CALLS, _ERRORS, _UNPRICED = _AT["calls"], _AT["errors"], _AT["unpriced_calls"]
+_COST, _SAVINGS, _OTHER = (
+    _AT["cost_nanousd"],
+    _AT["cache_savings_nanousd"],
+    _AT["cost_other_nanousd"],
+)
+_TOKENS: tuple[tuple[str, int], ...] = tuple(
+    (name, _AT[name])
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_5m_input_tokens",
+        "cache_creation_1h_input_tokens",
+        "web_search_requests",
+        "web_fetch_requests",
+        "thinking_tokens",
+    )
+)
+_PARTS: tuple[tuple[str, int], ...] = tuple((name, _AT[col]) for name, col in COMPONENTS.items())
+_TIMINGS = (
+    ("latency_ms", _AT["latency_count"], _AT["latency_sum_ms"], _AT[LATENCY_BUCKETS[0]]),
+    ("ttft_ms", _AT["ttft_count"], _AT["ttft_sum_ms"], _AT[TTFT_BUCKETS[0]]),
+)
+# Session vectors: SESSION_MEASURES, then first_at and last_at (not additive: min / max).
+SESSION_COLUMNS: tuple[str, ...] = (*SESSION_MEASURES, "first_at", "last_at")
+_S_FROM: tuple[tuple[int, int], ...] = tuple(
+    (i, _AT[name]) for i, name in enumerate(SESSION_MEASURES) if name in _AT
+)
+_S_CREATION = SESSION_MEASURES.index("cache_creation_input_tokens")
+_S_FIRST, _S_LAST = len(SESSION_MEASURES), len(SESSION_MEASURES) + 1
+_C5M, _C1H = _AT["cache_creation_5m_input_tokens"], _AT["cache_creation_1h_input_tokens"]
+
+Sparse = list[tuple[int, int]]  # (position in MEASURES, value), non-zero values only
+
+# Rows handed over by ``Store.insert_calls`` also carry the cost breakdown as the dict
+# it was serialised from, under this key (not a column), so it is not parsed back.
+PARSED_BREAKDOWN = "_cost_breakdown"
+
+
 def histogram_bucket(ms: float) -> int:
     """The histogram bucket a duration in milliseconds falls in."""
-    if ms < HIST_BASE_MS:
-        return 0
-    index = 1 + math.floor(2 * math.log2(ms / HIST_BASE_MS))
-    return min(max(index, 1), HIST_BUCKETS - 1)
+    return bisect_right(BOUNDS, ms)
 
 
 def is_error(row: Mapping[str, Any]) -> bool:
@@ -85,133 +130,185 @@ def _loads(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _components(row: Mapping[str, Any], total: int) -> dict[str, int]:
-    out = dict.fromkeys(COMPONENTS.values(), 0)
-    breakdown = _loads(row.get("cost_breakdown"))
+def sparse_measures(row: Mapping[str, Any]) -> Sparse:
+    """The additive measures one call contributes, as (position, value) pairs."""
+    get = row.get
+    cost = get("cost_nanousd")
+    status = get("status_code")
+    out: Sparse = [(_CALLS, 1)]
+    if (status is not None and status >= 400) or get("error_type") is not None:
+        out.append((_ERRORS, 1))
+    if cost is None:
+        if get("billable", True):
+            out.append((_UNPRICED, 1))
+        cost = 0
+    out += [(at, value) for name, at in _TOKENS if (value := get(name))]
     known = 0
+    breakdown = get(PARSED_BREAKDOWN) or _loads(get("cost_breakdown"))
     if isinstance(breakdown, dict):
-        for name, column in COMPONENTS.items():
+        for name, at in _PARTS:
             value = breakdown.get(name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                out[column] = value
+            if value and type(value) is int:  # not bool, not float
+                out.append((at, value))
                 known += value
-    out["cost_other_nanousd"] = total - known
+    if cost:
+        out.append((_COST, cost))
+    if cost != known:
+        out.append((_OTHER, cost - known))
+    savings = get("cache_savings_nanousd")
+    if savings:
+        out.append((_SAVINGS, savings))
+    for name, count, total, first_bucket in _TIMINGS:
+        value = get(name)
+        if value is not None and value >= 0:
+            out += (
+                (count, 1),
+                (total, round(value)),
+                (first_bucket + bisect_right(BOUNDS, value), 1),
+            )
     return out
 
 
 def measures_of(row: Mapping[str, Any]) -> dict[str, int]:
     """The additive measures one call contributes (zeros left out: most are zero)."""
-    cost = row.get("cost_nanousd")
-    m: dict[str, int] = {}
-    m["calls"] = 1
-    m["errors"] = int(is_error(row))
-    m["unpriced_calls"] = int(cost is None and bool(row.get("billable", True)))
-    for name in (
-        "input_tokens",
-        "output_tokens",
-        "cache_read_input_tokens",
-        "cache_creation_5m_input_tokens",
-        "cache_creation_1h_input_tokens",
-        "web_search_requests",
-        "web_fetch_requests",
-        "thinking_tokens",
-    ):
-        m[name] = int(row.get(name) or 0)
-    m["cost_nanousd"] = int(cost or 0)
-    m["cache_savings_nanousd"] = int(row.get("cache_savings_nanousd") or 0)
-    m.update(_components(row, m["cost_nanousd"]))
-    for value, count, total, buckets in (
-        (row.get("latency_ms"), "latency_count", "latency_sum_ms", LATENCY_BUCKETS),
-        (row.get("ttft_ms"), "ttft_count", "ttft_sum_ms", TTFT_BUCKETS),
-    ):
-        if value is not None and value >= 0:
-            m[count] = 1
-            m[total] = round(value)
-            m[buckets[histogram_bucket(float(value))]] = 1
-    return {name: value for name, value in m.items() if value}
+    out: dict[str, int] = {}
+    for at, value in sparse_measures(row):
+        name = MEASURES[at]
+        out[name] = out.get(name, 0) + value
+    return {name: value for name, value in out.items() if value}
 
 
 def _context_window(row: Mapping[str, Any]) -> str:
-    prompt = sum(
-        int(row.get(n) or 0)
-        for n in (
-            "input_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_5m_input_tokens",
-            "cache_creation_1h_input_tokens",
-        )
+    prompt = (
+        (row.get("input_tokens") or 0)
+        + (row.get("cache_read_input_tokens") or 0)
+        + (row.get("cache_creation_5m_input_tokens") or 0)
+        + (row.get("cache_creation_1h_input_tokens") or 0)
     )
     return "200k-1M" if prompt > LONG_CONTEXT_TOKENS else "0-200k"
 
 
+def _dim_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The rollup dimensions of one call in HOURLY_DIMS order (``''`` / ``0`` when missing)."""
+    get = row.get
+    return (
+        get("model") or "",
+        get("key_id") or "",
+        get("key_label") or "",
+        get("team") or "",
+        get("user_name") or "",
+        get("project") or "",
+        get("endpoint") or "",
+        get("source") or "",
+        int(get("status_code") or 0),
+        get("error_type") or "",
+        get("service_tier") or "",
+        get("inference_geo") or "",
+        get("speed") or "",
+        _context_window(row),
+    )
+
+
 def hourly_dims(row: Mapping[str, Any]) -> dict[str, Any]:
     """The rollup dimensions of one call (``''`` / ``0`` for missing values)."""
-    return {
-        "model": row.get("model") or "",
-        "key_id": row.get("key_id") or "",
-        "key_label": row.get("key_label") or "",
-        "team": row.get("team") or "",
-        "user_name": row.get("user_name") or "",
-        "project": row.get("project") or "",
-        "endpoint": row.get("endpoint") or "",
-        "source": row.get("source") or "",
-        "status_code": int(row.get("status_code") or 0),
-        "error_type": row.get("error_type") or "",
-        "service_tier": row.get("service_tier") or "",
-        "inference_geo": row.get("inference_geo") or "",
-        "speed": row.get("speed") or "",
-        "context_window": _context_window(row),
-    }
+    return dict(zip(HOURLY_DIMS, _dim_values(row), strict=True))
 
 
-def _add(target: dict[str, int], source: Mapping[str, int]) -> None:
-    for name, value in source.items():
-        target[name] = target.get(name, 0) + value
+def vector(measures: Mapping[str, int]) -> list[int]:
+    """A measure vector (MEASURES order) from named measures."""
+    return [int(measures.get(name, 0)) for name in MEASURES]
+
+
+def named(vec: list[int]) -> dict[str, int]:
+    """Named measures from a measure vector."""
+    return dict(zip(MEASURES, vec, strict=True))
+
+
+_ZEROS = [0] * len(MEASURES)
+_MODEL_AT, _TEAM_AT = 1 + HOURLY_DIMS.index("model"), 1 + HOURLY_DIMS.index("team")
+_TAG_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in TAG_DIMS if d != "tag")
+_SESSION_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in SESSION_DIMS if d != "session_id")
+assert TAG_DIMS[0] == "tag" and SESSION_DIMS[0] == "session_id"
+
+
+def _fold(target: dict[Key, list[int]], key: Key, vec: list[int]) -> None:
+    entry = target.get(key)
+    if entry is None:
+        target[key] = list(vec)
+    else:
+        target[key] = list(map(add, entry, vec))
 
 
 @dataclass
 class Aggregates:
-    """Rollup rows keyed by (time bucket, dims...), ready to upsert or to read."""
+    """Rollup rows keyed by (time bucket, dims...), ready to upsert or to read.
 
-    hourly: dict[Key, dict[str, int]] = field(default_factory=dict)
-    tags: dict[Key, dict[str, int]] = field(default_factory=dict)
-    sessions: dict[Key, dict[str, int]] = field(default_factory=dict)
+    ``hourly`` and ``tags`` map keys to measure vectors (MEASURES order);
+    ``sessions`` to session vectors (SESSION_COLUMNS order).
+    """
 
-    def narrow(self) -> tuple[dict[Key, dict[str, int]], dict[Key, dict[str, int]]]:
+    hourly: dict[Key, list[int]] = field(default_factory=dict)
+    tags: dict[Key, list[int]] = field(default_factory=dict)
+    sessions: dict[Key, list[int]] = field(default_factory=dict)
+
+    def narrow(self) -> tuple[dict[Key, list[int]], dict[Key, list[int]]]:
         """The model x team rollups (hourly, daily), folded from the hourly entries."""
-        model_at, team_at = 1 + HOURLY_DIMS.index("model"), 1 + HOURLY_DIMS.index("team")
-        hourly: dict[Key, dict[str, int]] = {}
-        for key, m in self.hourly.items():
-            _add(hourly.setdefault((key[0], key[model_at], key[team_at]), {}), m)
-        daily: dict[Key, dict[str, int]] = {}
-        for key, m in hourly.items():
-            _add(daily.setdefault((key[0] - key[0] % DAY_US, *key[1:]), {}), m)
+        hourly: dict[Key, list[int]] = {}
+        for key, vec in self.hourly.items():
+            _fold(hourly, (key[0], key[_MODEL_AT], key[_TEAM_AT]), vec)
+        daily: dict[Key, list[int]] = {}
+        for key, vec in hourly.items():
+            _fold(daily, (key[0] - key[0] % DAY_US, key[1], key[2]), vec)
         return hourly, daily
 
     def add_row(self, row: Mapping[str, Any]) -> None:
         """Fold one ``calls`` row in."""
         at = _micros(row["created_at"])
         hour = at - at % HOUR_US
-        dims = hourly_dims(row)
-        m = measures_of(row)
-        key = (hour, *(dims[d] for d in HOURLY_DIMS))
-        _add(self.hourly.setdefault(key, {}), m)
-        tags = _loads(row.get("tags")) or []
-        for tag in sorted({t for t in tags if isinstance(t, str) and t}):
-            tag_dims = {**dims, "tag": tag[:200]}
-            _add(self.tags.setdefault((hour, *(tag_dims[d] for d in TAG_DIMS)), {}), m)
+        key = (hour, *_dim_values(row))
+        sparse = sparse_measures(row)
+        entry = self.hourly.get(key)
+        if entry is None:
+            entry = self.hourly[key] = list(_ZEROS)
+        for i, value in sparse:
+            entry[i] += value
+        tags = _loads(row.get("tags"))
+        if tags:
+            base = tuple(key[i] for i in _TAG_PICK)
+            for tag in {t[:200] for t in tags if isinstance(t, str) and t}:
+                tkey = (hour, tag, *base)
+                tentry = self.tags.get(tkey)
+                if tentry is None:
+                    tentry = self.tags[tkey] = list(_ZEROS)
+                for i, value in sparse:
+                    tentry[i] += value
         session = row.get("session_id")
         if session:
-            sdims = {**dims, "session_id": session}
-            skey = (at - at % DAY_US, *(sdims[d] for d in SESSION_DIMS))
-            entry = self.sessions.setdefault(skey, {"first_at": at, "last_at": at})
-            entry["first_at"] = min(entry["first_at"], at)
-            entry["last_at"] = max(entry["last_at"], at)
-            creation = m.get("cache_creation_5m_input_tokens", 0) + m.get(
-                "cache_creation_1h_input_tokens", 0
-            )
-            _add(entry, {n: m[n] for n in SESSION_MEASURES if n in m})
-            _add(entry, {"cache_creation_input_tokens": creation})
+            skey = (at - at % DAY_US, session, *(key[i] for i in _SESSION_PICK))
+            sentry = self.sessions.get(skey)
+            if sentry is None:
+                sentry = self.sessions[skey] = [0] * len(SESSION_MEASURES) + [at, at]
+            else:
+                sentry[_S_FIRST] = min(sentry[_S_FIRST], at)
+                sentry[_S_LAST] = max(sentry[_S_LAST], at)
+            dense = dict(sparse)
+            for si, mi in _S_FROM:
+                sentry[si] += dense.get(mi, 0)
+            sentry[_S_CREATION] += dense.get(_C5M, 0) + dense.get(_C1H, 0)
+
+    def subtract(self, other: Aggregates) -> None:
+        """Take ``other``'s rows out of these (additive measures; first/last are kept)."""
+        for mine, theirs in ((self.hourly, other.hourly), (self.tags, other.tags)):
+            for key, vec in theirs.items():
+                _fold(mine, key, [-v for v in vec])
+        for key, svec in other.sessions.items():
+            negated = [-v for v in svec[:_S_FIRST]] + svec[_S_FIRST:]
+            entry = self.sessions.get(key)
+            if entry is None:
+                self.sessions[key] = negated
+            else:
+                additive = list(map(add, entry[:_S_FIRST], negated[:_S_FIRST]))
+                self.sessions[key] = additive + entry[_S_FIRST:]
 
 
 def aggregate(rows: Iterable[Mapping[str, Any]]) -> Aggregates:
@@ -251,7 +348,7 @@ def _upsert(
     time_col: str,
     dims: tuple[str, ...],
     measures: tuple[str, ...],
-    entries: dict[Key, dict[str, int]],
+    entries: dict[Key, list[int]],
 ) -> None:
     if not entries:
         return
@@ -260,7 +357,7 @@ def _upsert(
     # our own constants, values are bound parameters.
     sql = _upsert_sql(conn.dialect.name, table.name, time_col, dims, measures)
     # A stable order keeps concurrent writers locking rows in the same order (no deadlocks).
-    params = [(*key, *(entries[key].get(m, 0) for m in measures)) for key in sorted(entries)]
+    params = [(*key, *entries[key]) for key in sorted(entries)]
     conn.exec_driver_sql(sql, params)
 
 
@@ -271,8 +368,7 @@ def write_aggregates(conn: Connection, agg: Aggregates) -> None:
     _upsert(conn, rollup_narrow_hourly, "hour", NARROW_DIMS, MEASURES, narrow_hourly)
     _upsert(conn, rollup_narrow_daily, "day", NARROW_DIMS, MEASURES, narrow_daily)
     _upsert(conn, rollup_tags_hourly, "hour", TAG_DIMS, MEASURES, agg.tags)
-    session_measures = (*SESSION_MEASURES, "first_at", "last_at")
-    _upsert(conn, rollup_sessions_daily, "day", SESSION_DIMS, session_measures, agg.sessions)
+    _upsert(conn, rollup_sessions_daily, "day", SESSION_DIMS, SESSION_COLUMNS, agg.sessions)
 
 
 def apply_rollups(conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +26,8 @@ from spendgate.records import CallRecord
 from spendgate.storage import migrate
 from spendgate.storage.calls import Cursor, record_to_row, row_to_api
 from spendgate.storage.engine import is_sqlite, make_engine
-from spendgate.storage.schema import calls, loss_events
+from spendgate.storage.rollups import PARSED_BREAKDOWN
+from spendgate.storage.schema import UTCMicros, calls, loss_events, to_micros
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,12 @@ class Store:
         """
         if not records:
             return 0
-        return self.insert_rows([record_to_row(r) for r in records])
+        rows = []
+        for record in records:
+            row = record_to_row(record)
+            row[PARSED_BREAKDOWN] = record.cost_breakdown
+            rows.append(row)
+        return self.insert_rows(rows)
 
     def insert_rows(self, rows: list[dict[str, Any]]) -> int:
         """Insert ready ``calls`` rows (the spool's replay path); duplicates are skipped."""
@@ -155,13 +162,17 @@ class Store:
             return self._insert_rows(conn, rows)
 
     def _insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
-        stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
-        inserted = {row[0] for row in conn.execute(stmt, rows)}
-        if inserted:
-            new_rows = [r for r in rows if r["id"] in inserted]
+        if self.dialect == "sqlite":
+            new_rows = _insert_sqlite(conn, rows)
+        else:
+            stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
+            values = [{name: row.get(name) for name in _COLUMNS} for row in rows]
+            inserted = {row[0] for row in conn.execute(stmt, values)}
+            new_rows = _first_of(rows, inserted)
+        if new_rows:
             for hook in self.after_insert_hooks:
                 hook(conn, new_rows)
-        return len(inserted)
+        return len(new_rows)
 
     def record_loss(self, count: int, reason: str, at: datetime) -> None:
         """Remember that ``count`` records could not be kept, and why."""
@@ -228,3 +239,55 @@ class Store:
         with self.engine.begin() as conn:
             result = conn.execute(delete(calls).where(*flt.clauses()))
             return int(result.rowcount or 0)
+
+
+_COLUMNS = tuple(c.name for c in calls.c)
+_TIME_AT = tuple(i for i, c in enumerate(calls.c) if isinstance(c.type, UTCMicros))
+_ROW_VALUES = itemgetter(*_COLUMNS)
+_SQLITE_INSERT = (
+    f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+
+def _params(row: dict[str, Any]) -> list[Any]:
+    try:
+        values = list(_ROW_VALUES(row))
+    except KeyError:
+        values = [row.get(name) for name in _COLUMNS]
+    for i in _TIME_AT:
+        value = values[i]
+        if isinstance(value, datetime):
+            values[i] = to_micros(value)
+    return values
+
+
+def _first_of(rows: list[dict[str, Any]], ids: set[Any]) -> list[dict[str, Any]]:
+    """The rows whose id is in ``ids``, each id once (a batch may repeat a record)."""
+    out = []
+    for row in rows:
+        if row["id"] in ids:
+            out.append(row)
+            ids.discard(row["id"])
+    return out
+
+
+def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert with one plain ``executemany`` (SQLAlchemy's per-row parameter processing
+    costs more than SQLite's insert); returns the rows that were new.
+
+    SQLite has one writer at a time and gives each new row the next rowid, so the
+    rows this statement added are the newest ``rowcount`` rowids of the table.
+    """
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_SQLITE_INSERT, [_params(row) for row in rows])
+        added = cursor.rowcount
+        if added == len(rows) and len({row["id"] for row in rows}) == added:
+            return rows
+        if added <= 0:
+            return []
+        cursor.execute("SELECT id FROM calls ORDER BY rowid DESC LIMIT ?", (added,))
+        return _first_of(rows, {row[0] for row in cursor.fetchall()})
+    finally:
+        cursor.close()
