@@ -33,7 +33,7 @@ from spendgate.proxy.auth import Resolved
 from spendgate.proxy.errors import Refused
 from spendgate.proxy.forward import RequestInfo
 from spendgate.records import CallRecord
-from spendgate.storage.limits import MINUTE_US, Charge, LimitStore, RateLimited
+from spendgate.storage.limits import Charge, LimitStore, RateLimited
 
 log = logging.getLogger("spendgate.limits")
 
@@ -194,6 +194,3 @@ def refusal(limited: RateLimited, now_us: int) -> Refused:
         reason="rate_limited",
         headers=[(b"retry-after", str(seconds).encode())],
     )
-
-
-__all__ = ["MINUTE_US", "LimitGuard", "LimitHold", "counted_tokens", "estimate_tokens", "refusal"]

@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from spendgate.limits.model import EACH, MAX_PER_MINUTE, METRICS, Metric, RateLimit, Scope
+from spendgate.limits.model import MAX_PER_MINUTE, METRICS, Metric, RateLimit, Scope
 from spendgate.records import new_id, utcnow
 from spendgate.storage.keys import NotFound
 from spendgate.storage.limits_schema import rate_limit_buckets, rate_limits
@@ -98,6 +98,15 @@ class Level:
             rate = limit.per_minute(metric)
             values[metric] = 0 if rate is None else max(self.of(metric) - elapsed * rate, 0)
         return Level(max(self.at_us, now_us), refused=self.refused, **values)
+
+    def fullness(self, limit: RateLimit) -> float:
+        """How full the bucket is for its fullest rate: 1.0 is a whole minute's worth."""
+        shares = [
+            self.of(metric) / (rate * MINUTE_US)
+            for metric in limit.metrics
+            if (rate := limit.per_minute(metric)) is not None
+        ]
+        return max(shares, default=0.0)
 
     def used(self, metric: Metric) -> int:
         """Units of ``metric`` counted in the bucket, rounded up."""
@@ -224,13 +233,7 @@ class LimitStore:
                 .limit(1000)
             ).all()
         found = [(r[0], Level(*(int(v) for v in r[1:])).drained(limit, now_us)) for r in rows]
-
-        def fullness(item: tuple[str, Level]) -> float:
-            level = item[1]
-            return max((level.of(m) / (rate * MINUTE_US) for m in limit.metrics
-                        if (rate := limit.per_minute(m))), default=0.0)  # fmt: skip
-
-        found.sort(key=fullness, reverse=True)
+        found.sort(key=lambda item: item[1].fullness(limit), reverse=True)
         return found[:top]
 
     # -- taking and settling -------------------------------------------------
@@ -373,6 +376,3 @@ class LimitStore:
                 )
             ).first()
         return None if row is None else Level(*(int(v) for v in row))
-
-
-__all__ = ["EACH", "Charge", "Level", "LimitStore", "RateLimited", "wait_us"]
