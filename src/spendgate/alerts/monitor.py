@@ -103,6 +103,8 @@ class AlertMonitor:
         """Evaluate the rules now and fire every alert not fired before (blocking)."""
         now = self._now()
         candidates = evaluate(self.analytics, self.budgets.list_budgets(), now, self.config.rules)
+        known = self.alerts.fired([a.dedupe_key for a in candidates])
+        candidates = [a for a in candidates if a.dedupe_key not in known]
         if not candidates:
             return []
         channels = self.alerts.list_channels()

@@ -242,6 +242,16 @@ class AlertStore:
                 )
         return self.get_alert(alert_id)
 
+    def fired(self, dedupe_keys: Sequence[str]) -> set[str]:
+        """Which of ``dedupe_keys`` have fired already."""
+        if not dedupe_keys:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(alerts.c.dedupe_key).where(alerts.c.dedupe_key.in_(list(dedupe_keys)))
+            )
+            return {r[0] for r in rows}
+
     def get_alert(self, alert_id: str) -> Alert:
         """One fired alert; :class:`NotFound` otherwise."""
         with self.engine.connect() as conn:
