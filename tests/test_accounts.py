@@ -321,7 +321,7 @@ class Caller:
 
 
 ADMINS = ("admin", "admin_token")
-NOBODY = ("anonymous", "revoked_token", "proxy_key", "proxy_key_x_api_key")
+NOBODY = ("anonymous", "revoked_token", "proxy_key", "proxy_key_x_api_key", "revoked_proxy_key")
 
 
 def _expected(access: Access, who: str) -> int | None:
@@ -340,11 +340,11 @@ def _expected(access: Access, who: str) -> int | None:
 def _callers(gw: GatewayServer) -> Iterator[Caller]:
     accounts = _accounts(gw)
     admin_token = accounts.create_token("matrix admin", role="admin")
-    key = httpx.post(
-        f"{gw.url}/api/keys",
-        json={"label": "proxy"},
-        headers={"Authorization": f"Bearer {admin_token.secret}"},
-    ).json()["key"]
+    as_admin = {"Authorization": f"Bearer {admin_token.secret}"}
+    key = httpx.post(f"{gw.url}/api/keys", json={"label": "proxy"}, headers=as_admin).json()
+    old = httpx.post(f"{gw.url}/api/keys", json={"label": "old"}, headers=as_admin).json()
+    revoked_key = httpx.post(f"{gw.url}/api/keys/{old['id']}/revoke", headers=as_admin)
+    assert revoked_key.json()["status"] == "revoked"
     revoked = accounts.create_token("revoked admin", role="admin")
     accounts.revoke_token(revoked.row.id)
     viewer_token = accounts.create_token("viewer script", role="viewer")
@@ -356,8 +356,9 @@ def _callers(gw: GatewayServer) -> Iterator[Caller]:
     yield Caller("admin_token", {"Authorization": f"Bearer {admin_token.secret}"})
     yield Caller("viewer_token", {"Authorization": f"Bearer {viewer_token.secret}"})
     yield Caller("revoked_token", {"Authorization": f"Bearer {revoked.secret}"})
-    yield Caller("proxy_key", {"Authorization": f"Bearer {key}"})
-    yield Caller("proxy_key_x_api_key", {"x-api-key": key})
+    yield Caller("proxy_key", {"Authorization": f"Bearer {key['key']}"})
+    yield Caller("proxy_key_x_api_key", {"x-api-key": key["key"]})
+    yield Caller("revoked_proxy_key", {"Authorization": f"Bearer {old['key']}"})
 
 
 def _call(
