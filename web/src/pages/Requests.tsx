@@ -66,19 +66,21 @@ function CallRow({ call, tz, search }: { call: Call; tz: string; search: string 
   // The detail page keeps every list filter in its query, so "back" restores the list.
   const href = `/requests/${encodeURIComponent(call.id)}${search}`;
   return (
-    <tr className="row-link" onClick={(e) => !(e.target instanceof HTMLAnchorElement) && navigate(href)}>
+    <tr className="row-link" data-call-id={call.id} onClick={(e) => !(e.target instanceof HTMLAnchorElement) && navigate(href)}>
       <td className="nowrap">
         <Link to={href} keepFilters={false}>
           {formatShortDateTime(call.created_at, tz)}
         </Link>
       </td>
-      <td>
+      <td data-testid="call-key">
         <div>{call.key_label ?? (call.source === "proxy" ? "server key" : call.source)}</div>
         {call.team && <div className="muted small">{call.team}</div>}
       </td>
-      <td>{call.user ?? <span className="muted">—</span>}</td>
+      <td data-testid="call-user">{call.user ?? <span className="muted">—</span>}</td>
       <td>{call.project ?? <span className="muted">—</span>}</td>
-      <td className="nowrap">{call.model ?? call.model_requested ?? "—"}</td>
+      <td className="nowrap" data-testid="call-model">
+        {call.model ?? call.model_requested ?? "—"}
+      </td>
       <td className="num nowrap" title={`input ${formatInt(call.input_tokens)}, output ${formatInt(call.output_tokens)}, cache read ${formatInt(call.cache_read_input_tokens)}, cache write ${formatInt(call.cache_creation_input_tokens)}`}>
         {formatTokens(call.input_tokens)} / {formatTokens(call.output_tokens)} / {formatTokens(call.cache_read_input_tokens)} / {formatTokens(call.cache_creation_input_tokens)}
       </td>
@@ -87,7 +89,7 @@ function CallRow({ call, tz, search }: { call: Call; tz: string; search: string 
       </td>
       <td className="num nowrap">{formatMs(call.latency_ms)}</td>
       <td className="num nowrap">{formatMs(call.ttft_ms)}</td>
-      <td>
+      <td data-testid="call-status" data-status={call.status_code ?? ""}>
         <StatusCell call={call} />
       </td>
     </tr>
