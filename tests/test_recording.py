@@ -115,3 +115,20 @@ async def test_queue_full_spills_to_spool_then_replays(tmp_path: Path) -> None:
     await recorder.stop()
     assert store.count_calls(CallFilter()) == 10
     assert recorder.stats().lost == 0
+
+
+def test_a_failed_replay_and_new_spills_never_overwrite_each_other(tmp_path: Path) -> None:
+    """Claim, fail, spill again, claim again: every spooled row is still there, once."""
+    from spendgate.recording.spool import Spool
+    from spendgate.storage.calls import record_to_row
+
+    spool = Spool(tmp_path / "spool")
+    first = [record_to_row(CallRecord(status_code=200)) for _ in range(3)]
+    second = [record_to_row(CallRecord(status_code=200)) for _ in range(2)]
+    spool.append(first)
+    assert len(spool.claim()) == 1  # the replay of this claim fails: the file stays claimed
+    spool.append(second)  # the own file is written to again meanwhile
+    claimed = spool.claim()
+    assert len(claimed) == len(set(claimed)) == 2
+    ids = [row["id"] for path in claimed for rows in Spool.read(path) for row in rows]
+    assert sorted(ids) == sorted(row["id"] for row in first + second)

@@ -9,6 +9,7 @@ so a replay interrupted half-way can simply run again.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import orjson
 
 from spendgate.storage.schema import from_micros, to_micros
 
+_CLAIMED = ".replaying-"
 _TIME_COLUMNS = ("created_at", "first_byte_at", "ended_at")
 
 
@@ -72,14 +74,18 @@ class Spool:
         if not self.directory.is_dir():
             return []
         claimed: list[Path] = []
-        mine = f".replaying-{os.getpid()}"
+        mine = os.getpid()
         for path in sorted(self.directory.glob("spool-*.jsonl*")):
-            if path.name.endswith(mine):
-                claimed.append(path)
+            owner = _claimer(path.name)
+            if owner == mine:
+                claimed.append(path)  # claimed earlier, its replay failed: retry it
                 continue
-            if ".replaying-" in path.name and _owner_alive(path.name):
+            if owner is not None and _alive(owner):
                 continue
-            target = path.with_name(path.name.split(".replaying-")[0] + mine)
+            # A fresh name every time: renaming onto a file claimed earlier (the
+            # own file is spilled to again after each claim) would replace it.
+            base = path.name.split(_CLAIMED)[0]
+            target = path.with_name(f"{base}{_CLAIMED}{mine}-{uuid.uuid4().hex[:12]}")
             try:
                 path.rename(target)
             except OSError:
@@ -103,10 +109,16 @@ class Spool:
             yield batch
 
 
-def _owner_alive(name: str) -> bool:
-    try:
-        pid = int(name.rsplit(".replaying-", 1)[1])
-    except ValueError:
+def _claimer(name: str) -> int | None:
+    """The pid in ``….replaying-<pid>[-<suffix>]``, or None for an unclaimed file."""
+    if _CLAIMED not in name:
+        return None
+    pid = name.rsplit(_CLAIMED, 1)[1].split("-", 1)[0]
+    return int(pid) if pid.isdigit() else 0
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
         return False
     try:
         os.kill(pid, 0)
