@@ -3,7 +3,10 @@
 wrk times whole responses only. This probe sends the streaming request over one
 keep-alive connection, one call after another, and timestamps every ``recv()``:
 the first byte of the response (TTFB), the end of the first SSE event and the end of
-the last. Per call, the inter-event delay is (last - first) / (events - 1). Event ends
+the last. The upstream spaces the events ``GAP_MS`` apart (asked for in the body, which
+every proxy forwards), so each is relayed on its own. Per call, the inter-event delay is
+(last - first) / (events - 1); a relay that adds nothing per chunk shows the same as
+direct. Event ends
 are found by counting blank lines (``\\n\\n``) in the raw bytes: chunk-size lines of
 the chunked encoding end in ``\\r\\n`` and cannot make one. The probe is bounded in
 time and in calls; run it on the same target as the direct baseline to get "added".
@@ -21,6 +24,20 @@ _END = b"\r\n0\r\n\r\n"
 
 class ProbeError(RuntimeError):
     """The target did not answer the stream as expected."""
+
+
+class _Closed(Exception):
+    """The server closed the idle connection before answering."""
+
+
+# The probe's stream: events 1 ms apart, so each is relayed on its own (a burst is
+# coalesced by any proxy) and "per event" measures the relay, not the coalescing.
+GAP_MS = 1
+BODY = (
+    '{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,'
+    f'"metadata":{{"user_id":"bench-gap-{GAP_MS}"}},'
+    '"messages":[{"role":"user","content":"Hello, world"}]}'
+).encode()
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,8 @@ def _one(sock: socket.socket, request: bytes) -> tuple[float, float, float, floa
         data = sock.recv(65536)
         now = time.perf_counter() - t0
         if not data:
+            if not ttfb:
+                raise _Closed  # a keep-alive limit (nginx: 1,000 calls): reconnect
             raise ProbeError("connection closed mid-response")
         if not ttfb:
             ttfb = now
@@ -80,6 +99,12 @@ def _one(sock: socket.socket, request: bytes) -> tuple[float, float, float, floa
             return ttfb, first, last, now, events
 
 
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def probe(
     port: int,
     path: str,
@@ -91,20 +116,34 @@ def probe(
 ) -> StreamTiming:
     """Sequential streaming calls to ``127.0.0.1:port`` for ``seconds``; medians of them."""
     request = _request(path, f"127.0.0.1:{port}", body, headers)
-    ttfbs, firsts, per_event, totals = [], [], [], []
+    deadline = time.monotonic() + seconds
+    ttfbs: list[float] = []
+    firsts: list[float] = []
+    per_event: list[float] = []
+    totals: list[float] = []
     events = 0
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for _ in range(20):  # warm-up: connection pools, caches
-            _one(sock, request)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and len(ttfbs) < max_calls:
-            ttfb, first, last, done, events = _one(sock, request)
+    sock = _connect(port)
+    try:
+        for i in range(20 + max_calls):
+            if i >= 20 and (time.monotonic() >= deadline or len(ttfbs) >= max_calls):
+                break
+            if i == 20:
+                deadline = time.monotonic() + seconds  # after the warm-up calls
+            try:
+                ttfb, first, last, done, events = _one(sock, request)
+            except _Closed:
+                sock.close()
+                sock = _connect(port)
+                continue
+            if i < 20:
+                continue
             ttfbs.append(ttfb)
             firsts.append(first)
             totals.append(done)
             if events > 1:
                 per_event.append((last - first) / (events - 1))
+    finally:
+        sock.close()
     if not ttfbs:
         raise ProbeError("no call completed")
     ordered = sorted(ttfbs)

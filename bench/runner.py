@@ -203,7 +203,7 @@ class Bench:
                 w.stream = probe.probe(
                     port,
                     path,
-                    load.WORKLOADS["sse"].encode(),
+                    probe.BODY,
                     load.headers_for(api_key),
                     seconds=self.args.probe_seconds,
                 )

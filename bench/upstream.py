@@ -131,8 +131,16 @@ _SSE_HEADERS = [
 ]
 
 
-def _gap_seconds(headers: list[tuple[bytes, bytes]]) -> float:
-    """``x-bench-gap-ms``: a pause between SSE events (the soak's paced streams)."""
+def _gap_seconds(headers: list[tuple[bytes, bytes]], body: bytes) -> float:
+    """A pause between SSE events: header ``x-bench-gap-ms`` (the soak), or a body with
+    ``"user_id":"bench-gap-N"`` in its metadata (the probe: every proxy forwards bodies)."""
+    at = body.find(b'"user_id":"bench-gap-')
+    if at >= 0:
+        digits = body[at + 21 : at + 27].split(b'"', 1)[0]
+        try:
+            return max(0.0, float(digits) / 1000)
+        except ValueError:
+            return 0.0
     for name, value in headers:
         if name == b"x-bench-gap-ms":
             try:
@@ -157,7 +165,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     if b'"stream":true' in body:
-        gap = _gap_seconds(scope["headers"])
+        gap = _gap_seconds(scope["headers"], body)
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         for event in _EVENTS:
             await send({"type": "http.response.body", "body": event, "more_body": True})
