@@ -318,6 +318,11 @@ class Caller:
     name: str
     headers: dict[str, str]
     cookies: dict[str, str] = field(default_factory=dict)
+    # One client per caller: building an httpx client costs far more than a request.
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    def __post_init__(self) -> None:
+        self.client.cookies.update(self.cookies)
 
 
 ADMINS = ("admin", "admin_token")
@@ -367,8 +372,7 @@ def _call(
     concrete = "/".join(DUMMY if p.startswith("{") else p for p in path.split("/"))
     url = gw.url + concrete
     body = None if method == "GET" else {}
-    with httpx.Client(cookies=caller.cookies, timeout=30) as client:
-        return client.request(method, url, headers=caller.headers, params=params, json=body)
+    return caller.client.request(method, url, headers=caller.headers, params=params, json=body)
 
 
 def test_authorization_matrix(gateway: GatewayServer) -> None:
