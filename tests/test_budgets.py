@@ -249,3 +249,37 @@ def test_budget_created_mid_period_counts_earlier_spend(sqlite_gateway: GatewayS
         )
     report = httpx.get(f"{sqlite_gateway.url}/api/budgets/{budget['id']}").json()
     assert report["spent_usd"] == "0.150003000"
+
+
+async def test_leases_settle_exactly_and_go_back_at_shutdown(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """A roomy budget is served from a per-process lease; the counters end exact."""
+    url = f"sqlite:///{tmp_path / 'spendgate.db'}"
+    with GatewayServer(gateway_settings(tmp_path, upstream.url, url)) as gateway:
+        key = _create_key(gateway.url)
+        budget = _create_budget(gateway.url, key["id"], limit="100000")
+        client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=key["key"], max_retries=0)
+        try:
+            for _ in range(3):  # concurrent waves: the first takes the lease, the rest use it
+                await asyncio.gather(
+                    *(
+                        client.messages.create(
+                            model=MODEL,
+                            max_tokens=MAX_TOKENS,
+                            messages=[{"role": "user", "content": "hi"}],
+                            extra_headers={"x-fake-usage": json.dumps(USAGE)},
+                        )
+                        for _ in range(20)
+                    )
+                )
+        finally:
+            await client.close()
+        # While running, the lease is counted as reserved (in flight) in the database.
+        held = httpx.get(f"{gateway.url}/api/budgets/{budget['id']}", timeout=10).json()
+        assert held["reserved_usd"] != "0.000000000"
+    store = BudgetStore(Store.open(url).engine)
+    usage = store.usage(budget["id"], datetime.now(UTC).strftime("%Y-%m"))
+    assert usage.reserved_nanousd == 0  # every lease went back at shutdown
+    assert usage.spent_nanousd == 60 * SETTLED_NANOS
+    assert usage.calls == 60
