@@ -166,7 +166,7 @@ function KeysTable({ keys, teams, onIssued }: { keys: ProxyKey[]; teams: Team[];
         <Empty title="No active keys.">Create one above; calls made with it are attributed to its team, user and project.</Empty>
       ) : (
         <div className="table-scroll" tabIndex={0} role="region" aria-label="Keys, scrolls sideways">
-          <table className="table" data-testid="keys-table">
+          <table className="table table-cards" data-testid="keys-table">
             <thead>
               <tr>
                 <th scope="col">Label</th>
@@ -195,18 +195,22 @@ function KeysTable({ keys, teams, onIssued }: { keys: ProxyKey[]; teams: Team[];
                       <span className="swatch" style={{ background: (k.team && colors.get(k.team)) || "transparent" }} aria-hidden="true" />
                       {k.label}
                     </th>
-                    <td>
+                    <td data-label="Key">
                       <code>{k.hint}</code>
                     </td>
-                    <td>{k.team ?? <span className="muted">—</span>}</td>
-                    <td>{[k.user, k.project].filter(Boolean).join(" / ") || <span className="muted">—</span>}</td>
-                    <td className="nowrap">{formatDateTime(k.created_at, filters.tz)}</td>
-                    <td className="num" data-testid="key-spend">
+                    <td data-label="Team">{k.team ?? <span className="muted">—</span>}</td>
+                    <td data-label="User / project">{[k.user, k.project].filter(Boolean).join(" / ") || <span className="muted">—</span>}</td>
+                    <td className="nowrap" data-label="Created">
+                      {formatDateTime(k.created_at, filters.tz)}
+                    </td>
+                    <td className="num" data-testid="key-spend" data-label="Spend">
                       {used ? formatUsd(used.cost_usd) : "$0.00"}
                       {used?.share && <span className="muted small"> · {formatRatio(used.share)}</span>}
                     </td>
-                    <td className="num">{formatInt(used?.calls ?? 0)}</td>
-                    <td>
+                    <td className="num" data-label="Calls">
+                      {formatInt(used?.calls ?? 0)}
+                    </td>
+                    <td data-label="Status">
                       <Badge tone={k.status === "active" ? "ok" : "info"}>{k.status}</Badge>
                     </td>
                     <td>

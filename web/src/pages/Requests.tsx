@@ -54,11 +54,13 @@ function StatusCell({ call }: { call: Call }) {
   const code = call.status_code;
   const ok = code !== null && code < 400 && call.complete;
   return (
-    <Badge tone={ok ? "ok" : "danger"}>
-      {code ?? "—"}
-      {!call.complete && code !== null && code < 400 ? " cut" : ""}
-      {call.error_type ? ` ${call.error_type}` : ""}
-    </Badge>
+    <>
+      <Badge tone={ok ? "ok" : "danger"}>
+        {code ?? "—"}
+        {!call.complete && code !== null && code < 400 ? " cut" : ""}
+      </Badge>
+      {call.error_type && <div className="muted small">{call.error_type.replace(/_/g, " ")}</div>}
+    </>
   );
 }
 
@@ -67,29 +69,29 @@ function CallRow({ call, tz, search }: { call: Call; tz: string; search: string 
   const href = `/requests/${encodeURIComponent(call.id)}${search}`;
   return (
     <tr className="row-link" data-call-id={call.id} onClick={(e) => !(e.target instanceof HTMLAnchorElement) && navigate(href)}>
-      <td className="nowrap">
+      <td className="nowrap" data-label="Time">
         <Link to={href} keepFilters={false}>
           {formatShortDateTime(call.created_at, tz)}
         </Link>
       </td>
-      <td data-testid="call-key">
+      <td data-testid="call-key" data-label="Key / team">
         <div>{call.key_label ?? (call.source === "proxy" ? "server key" : call.source)}</div>
         {call.team && <div className="muted small">{call.team}</div>}
       </td>
-      <td data-testid="call-user">{call.user ?? <span className="muted">—</span>}</td>
-      <td>{call.project ?? <span className="muted">—</span>}</td>
-      <td className="nowrap" data-testid="call-model">
+      <td data-testid="call-user" data-label="User">{call.user ?? <span className="muted">—</span>}</td>
+      <td data-label="Project">{call.project ?? <span className="muted">—</span>}</td>
+      <td className="nowrap" data-testid="call-model" data-label="Model">
         {call.model ?? call.model_requested ?? "—"}
       </td>
-      <td className="num nowrap" title={`input ${formatInt(call.input_tokens)}, output ${formatInt(call.output_tokens)}, cache read ${formatInt(call.cache_read_input_tokens)}, cache write ${formatInt(call.cache_creation_input_tokens)}`}>
+      <td className="num nowrap" data-label="Tokens in / out / cache r / w" title={`input ${formatInt(call.input_tokens)}, output ${formatInt(call.output_tokens)}, cache read ${formatInt(call.cache_read_input_tokens)}, cache write ${formatInt(call.cache_creation_input_tokens)}`}>
         {formatTokens(call.input_tokens)} / {formatTokens(call.output_tokens)} / {formatTokens(call.cache_read_input_tokens)} / {formatTokens(call.cache_creation_input_tokens)}
       </td>
-      <td className="num nowrap" data-testid="call-cost">
+      <td className="num nowrap" data-testid="call-cost" data-label="Cost">
         {call.cost_usd === null ? <Badge tone="warn">unpriced</Badge> : formatUsd(call.cost_usd)}
       </td>
-      <td className="num nowrap">{formatMs(call.latency_ms)}</td>
-      <td className="num nowrap">{formatMs(call.ttft_ms)}</td>
-      <td data-testid="call-status" data-status={call.status_code ?? ""}>
+      <td className="num nowrap" data-label="Latency">{formatMs(call.latency_ms)}</td>
+      <td className="num nowrap" data-label="TTFT">{formatMs(call.ttft_ms)}</td>
+      <td data-testid="call-status" data-label="Status" data-status={call.status_code ?? ""}>
         <StatusCell call={call} />
       </td>
     </tr>
@@ -148,7 +150,7 @@ export function Requests() {
           {(p) => (
             <>
               <div className="table-scroll" tabIndex={0} role="region" aria-label="Request log, scrolls sideways">
-                <table className="table" data-testid="requests-table">
+                <table className="table table-cards" data-testid="requests-table">
                   <thead>
                     <tr>
                       <th scope="col">Time ({filters.tz})</th>
