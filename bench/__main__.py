@@ -5,6 +5,11 @@ if sys.argv[1:2] == ["soak"]:
 
     sys.exit(soak(sys.argv[2:]))
 
+if sys.argv[1:2] == ["analytics"]:
+    from bench.analytics import main as analytics
+
+    sys.exit(analytics(sys.argv[2:]))
+
 from bench.runner import main
 
 sys.exit(main())

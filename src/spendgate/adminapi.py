@@ -104,7 +104,10 @@ def window(params: Mapping[str, str | None], *, widths: Sequence[str], now: date
     start -= start % width
     ending = params.get("ending_at")
     end = to_micros(_time(ending, "ending_at") if ending else now)
-    limit = int(params.get("limit") or default_limit)
+    try:
+        limit = int(params.get("limit") or default_limit)
+    except ValueError:
+        raise AdminApiError(f"limit must be an integer, not {params.get('limit')!r}") from None
     if not 1 <= limit <= max_limit:
         raise AdminApiError(
             f"limit must be between 1 and {max_limit} for bucket_width {width_name}"
@@ -121,8 +124,29 @@ def window(params: Mapping[str, str | None], *, widths: Sequence[str], now: date
     return Window(width, start, end, limit)
 
 
+# The measures each report reads (summing all 72 rollup columns would cost ten times more).
+USAGE_MEASURES = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "web_search_requests",
+)
+COST_MEASURES = (
+    "cost_nanousd",
+    *(col for _, col, _ in _TOKEN_TYPES),
+    "cost_web_search_nanousd",
+    "cost_other_nanousd",
+)
+
+
 def _grouped(
-    analytics: Analytics, win: Window, cols: tuple[str, ...], filters: dict[str, list[str]]
+    analytics: Analytics,
+    win: Window,
+    cols: tuple[str, ...],
+    filters: dict[str, list[str]],
+    measures: tuple[str, ...],
 ) -> dict[int, dict[tuple[Any, ...], Measures]]:
     starts = win.bucket_starts()
     out: dict[int, dict[tuple[Any, ...], Measures]] = {s: {} for s in starts}
@@ -131,7 +155,8 @@ def _grouped(
     flt = CallFilter(since=from_micros(starts[0]), until=from_micros(starts[-1] + win.width_us))
     filter_cols = tuple(c for c in filters if c not in cols)
     grain = DAY_US if win.width_us == DAY_US else HOUR_US
-    for key, m in analytics.grouped(flt, cols + filter_cols, grain=grain).items():
+    grouped = analytics.grouped(flt, cols + filter_cols, grain=grain, measures=measures)
+    for key, m in grouped.items():
         dims = dict(zip(cols + filter_cols, key[1:], strict=True))
         if any(dims[c] not in allowed for c, allowed in filters.items()):
             continue
@@ -174,7 +199,7 @@ def usage_report(
     cols = tuple(c for g in group_by if (c := USAGE_DIMS[g]) is not None)
     filters = {USAGE_FILTERS[n]: v for n, v in lists.items() if n in USAGE_FILTERS and v}
     data = []
-    for start, groups in _grouped(analytics, win, cols, filters).items():
+    for start, groups in _grouped(analytics, win, cols, filters, USAGE_MEASURES).items():
         results = []
         for key, m in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
             dims = dict(zip(cols, key, strict=True))
@@ -225,18 +250,21 @@ def cost_report(
     if unknown:
         raise AdminApiError(f"group_by: unknown value(s) {unknown}; use workspace_id, description")
     by_desc = "description" in group_by
-    cols = (("team",) if "workspace_id" in group_by else ()) + (("model",) if by_desc else ())
+    # A description names a model and a token type; Anthropic also fills the
+    # service tier, context window and inference geo it applies to.
+    described = ("model", "service_tier", "context_window", "inference_geo")
+    cols = (("team",) if "workspace_id" in group_by else ()) + (described if by_desc else ())
     data = []
-    for start, groups in _grouped(analytics, win, cols, {}).items():
+    for start, groups in _grouped(analytics, win, cols, {}, COST_MEASURES).items():
         results: list[dict[str, Any]] = []
         for key, m in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
             dims = dict(zip(cols, key, strict=True))
             base = {
                 "currency": "USD",
                 "workspace_id": _null(dims.get("team")),
-                "context_window": None,
-                "service_tier": None,
-                "inference_geo": None,
+                "context_window": _null(dims.get("context_window")),
+                "service_tier": _null(dims.get("service_tier")),
+                "inference_geo": _null(dims.get("inference_geo")),
             }
             if not by_desc:
                 amount = _cents(m["cost_nanousd"])

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from spendgate.money import format_usd
+from spendgate.money import NANOS_PER_USD, format_usd
 from spendgate.storage.analytics import Analytics, Measures, add_measures
 from spendgate.storage.calls import rfc3339, row_to_api
 from spendgate.storage.rollups_schema import DAY_US
@@ -144,10 +144,23 @@ def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+_CHARGEBACK_MEASURES = (
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cost_nanousd",
+)
+
+
 def chargeback(analytics: Analytics, month: str, zone: ZoneInfo) -> dict[str, Any]:
     """Per-team statement for one month: exact cost, and a charge in cents that totals exactly."""
     since, until = month_bounds(month, zone)
-    grouped = analytics.grouped(CallFilter(since=since, until=until), ("team", "model"))
+    grouped = analytics.grouped(
+        CallFilter(since=since, until=until), ("team", "model"), measures=_CHARGEBACK_MEASURES
+    )
     teams: dict[str, Measures] = {}
     models: dict[str, dict[str, Measures]] = {}
     for (team, model), measures in grouped.items():
@@ -225,36 +238,46 @@ def chargeback_csv(statement: dict[str, Any]) -> Iterator[bytes]:
 # -- FOCUS ---------------------------------------------------------------------------
 
 FOCUS_COLUMNS: tuple[str, ...] = (
+    "AvailabilityZone",
     "BilledCost",
-    "EffectiveCost",
-    "ListCost",
-    "ContractedCost",
-    "BillingCurrency",
     "BillingAccountId",
     "BillingAccountName",
-    "BillingPeriodStart",
+    "BillingCurrency",
     "BillingPeriodEnd",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
+    "BillingPeriodStart",
     "ChargeCategory",
     "ChargeClass",
     "ChargeDescription",
     "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
     "ConsumedQuantity",
     "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
     "PricingQuantity",
     "PricingUnit",
-    "PricingCategory",
     "ProviderName",
     "PublisherName",
-    "InvoiceIssuerName",
-    "ServiceName",
-    "ServiceCategory",
+    "RegionId",
+    "RegionName",
     "ResourceId",
     "ResourceName",
     "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
     "SkuId",
-    "RegionId",
+    "SkuPriceId",
     "SubAccountId",
     "SubAccountName",
     "Tags",
@@ -271,33 +294,101 @@ _FOCUS_COMPONENTS = (
 )
 
 
+def _focus_time(value: datetime) -> str:
+    """FOCUS date-times: ISO 8601 in UTC to the second, ``2026-11-01T00:00:00Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _month_of(day_us: int) -> tuple[str, str]:
+    start = from_micros(day_us).replace(day=1)
+    end = datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=UTC)
+    return _focus_time(start), _focus_time(end)
+
+
+def _unit_price(cost_nanousd: int, quantity: int) -> str:
+    """Average price of one unit (USD): what ``PricingQuantity`` x it gives ``ListCost``."""
+    if quantity <= 0:
+        return ""
+    price = Decimal(cost_nanousd) / NANOS_PER_USD / quantity
+    return format(price.quantize(Decimal("1e-15"), ROUND_HALF_EVEN).normalize(), "f")
+
+
+_FOCUS_CONSTANTS = {
+    "BillingAccountId": "spendgate",
+    "BillingAccountName": "spendgate",
+    "BillingCurrency": "USD",
+    "ChargeCategory": "Usage",
+    "ChargeFrequency": "Usage-Based",
+    "InvoiceIssuerName": "Anthropic",
+    "PricingCategory": "Standard",
+    "ProviderName": "Anthropic",
+    "PublisherName": "Anthropic",
+    "ResourceType": "Model",
+    "ServiceCategory": "AI and Machine Learning",
+    "ServiceName": "Claude API",
+}
+
+
+def _focus_charges(day: int, dims: tuple[str, ...], m: Measures) -> Iterator[dict[str, Any]]:
+    """The FOCUS rows of one day and (model, key, team, user, project): one per charge."""
+    model, key_id, team, user, project = dims
+    period_start, period_end = _month_of(day)
+    labels = {"team": team, "user": user, "project": project}
+    common = {
+        **_FOCUS_CONSTANTS,
+        "BillingPeriodStart": period_start,
+        "BillingPeriodEnd": period_end,
+        "ChargePeriodStart": _focus_time(from_micros(day)),
+        "ChargePeriodEnd": _focus_time(from_micros(day + DAY_US)),
+        "ResourceId": model,
+        "ResourceName": model,
+        "SubAccountId": key_id,
+        "SubAccountName": team,
+        "Tags": orjson.dumps({k: v for k, v in labels.items() if v}).decode(),
+    }
+    for cost_col, qty_col, label in _FOCUS_COMPONENTS:
+        cost = m.get(cost_col, 0)
+        qty = m.get(qty_col, 0) if qty_col else 0
+        if cost == 0 and qty == 0:
+            continue
+        usd = format_usd(cost)
+        price = _unit_price(cost, qty)
+        unit = "" if qty_col is None else "Requests" if "requests" in qty_col else "Tokens"
+        sku = f"{model}:{cost_col.removeprefix('cost_').removesuffix('_nanousd')}"
+        yield {
+            **common,
+            "BilledCost": usd,
+            "EffectiveCost": usd,
+            "ListCost": usd,
+            "ContractedCost": usd,
+            "ListUnitPrice": price,
+            "ContractedUnitPrice": price,
+            "ConsumedQuantity": qty if qty_col else "",
+            "PricingQuantity": qty if qty_col else "",
+            "ConsumedUnit": unit,
+            "PricingUnit": unit,
+            "ChargeDescription": f"{model} {label}",
+            "SkuId": sku,
+            "SkuPriceId": sku,
+        }
+
+
 def focus_csv(analytics: Analytics, since: datetime, until: datetime) -> Iterator[bytes]:
-    """FOCUS 1.x CSV: one row per UTC day, model, key, team, user, project and charge."""
+    """FOCUS 1.0 CSV: one row per UTC day, model, key, team, user, project and charge.
+
+    Costs are list prices as recorded (``BilledCost`` = ``EffectiveCost`` = ``ListCost`` =
+    ``ContractedCost``); the billing period is the UTC calendar month of the charge;
+    unit prices are the average per token (or request) of the row.
+    """
     group = ("model", "key_id", "team", "user_name", "project")
     days: dict[tuple[Any, ...], Measures] = {}
     flt = CallFilter(since=since, until=until)
-    for key, measures in analytics.grouped(flt, group, grain=DAY_US).items():
+    wanted = tuple(
+        dict.fromkeys(c for comp in _FOCUS_COMPONENTS for c in comp[:2] if c is not None)
+    )
+    for key, measures in analytics.grouped(flt, group, grain=DAY_US, measures=wanted).items():
         add_measures(days.setdefault(key, {}), measures)
-    period = (rfc3339(since), rfc3339(until))
     yield _csv_line(FOCUS_COLUMNS)
-    for (day, model, key_id, team, user, project), m in sorted(days.items()):
-        start = from_micros(day)
-        end = from_micros(day + DAY_US)
-        tags = orjson.dumps({"team": team, "user": user, "project": project}).decode()
-        for cost_col, qty_col, label in _FOCUS_COMPONENTS:
-            cost = m.get(cost_col, 0)
-            qty = m.get(qty_col, 0) if qty_col else 0
-            if cost == 0 and qty == 0:
-                continue
-            usd = format_usd(cost)
-            unit = "Requests" if qty_col == "web_search_requests" else "Tokens"
-            yield _csv_line(
-                (
-                    usd, usd, usd, usd, "USD", "spendgate", "spendgate", *period,
-                    rfc3339(start), rfc3339(end), "Usage", "", f"{model} {label}",
-                    "Usage-Based", qty, unit, qty, unit, "Standard", "Anthropic", "Anthropic",
-                    "Anthropic", "Claude API", "AI and Machine Learning", model, model, "Model",
-                    f"{model}:{cost_col.removeprefix('cost_').removesuffix('_nanousd')}", "",
-                    key_id, team, tags,
-                )
-            )  # fmt: skip
+    for (day, *dims), m in sorted(days.items()):
+        for row in _focus_charges(day, tuple(dims), m):
+            yield _csv_line(row.get(column, "") for column in FOCUS_COLUMNS)
