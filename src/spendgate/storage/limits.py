@@ -32,19 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Connection,
-    Engine,
-    and_,
-    delete,
-    func,
-    literal,
-    select,
-)
+from sqlalchemy import Connection, Engine, TextClause, delete, select, text
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from spendgate.limits.model import MAX_PER_MINUTE, METRICS, Metric, RateLimit, Scope
 from spendgate.records import new_id, utcnow
@@ -150,8 +139,35 @@ def _limit(row: Any) -> RateLimit:
     )
 
 
-def _big(value: int) -> ColumnElement[int]:
-    return literal(value, BigInteger)
+def _statements(dialect: str) -> tuple[TextClause, TextClause]:
+    """The take (conditional upsert) and settle statements, written once per dialect.
+
+    A metric the limit does not cover is passed with rate 0: its level stays 0
+    and its check passes. (Plain SQL rather than Core: building the statement
+    per call cost more than running it.)
+    """
+    most, least = ("GREATEST", "LEAST") if dialect == "postgresql" else ("max", "min")
+    b = "rate_limit_buckets"
+    elapsed = f"{least}({most}(:now - {b}.at_us, 0), {MAX_ELAPSED_US})"
+
+    def drained(m: str) -> str:
+        return f"{most}({b}.{m} - {elapsed} * :rate_{m}, 0)"
+
+    sets = ", ".join(f"{m} = {drained(m)} + :add_{m}" for m in METRICS)
+    fits = " AND ".join(f"(:rate_{m} = 0 OR {drained(m)} + :add_{m} <= :cap_{m})" for m in METRICS)
+    take = text(
+        f"INSERT INTO {b} (limit_id, subject, at_us, requests, input_tokens, output_tokens, "
+        "refused) SELECT id, :subject, :now, :add_requests, :add_input_tokens, "
+        ":add_output_tokens, 0 FROM rate_limits WHERE id = :limit_id "
+        f"ON CONFLICT (limit_id, subject) DO UPDATE SET at_us = {most}({b}.at_us, :now), {sets} "
+        f"WHERE {fits} RETURNING limit_id"
+    )
+    settled = ", ".join(f"{m} = {most}({drained(m)} + :delta_{m}, 0)" for m in METRICS)
+    settle = text(
+        f"UPDATE {b} SET at_us = {most}({b}.at_us, :now), {settled} "
+        "WHERE limit_id = :limit_id AND subject = :subject"
+    )
+    return take, settle
 
 
 class LimitStore:
@@ -160,6 +176,7 @@ class LimitStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._take_sql, self._settle_sql = _statements(self.dialect)
 
     # -- definitions -------------------------------------------------------
 
@@ -238,58 +255,22 @@ class LimitStore:
 
     # -- taking and settling -------------------------------------------------
 
-    def _fn(self, name: str, *args: Any) -> ColumnElement[int]:
-        # Two-argument max/min: GREATEST/LEAST on PostgreSQL, scalar max()/min() on SQLite.
-        if self.dialect == "postgresql":
-            return getattr(func, "greatest" if name == "max" else "least")(*args)  # type: ignore[no-any-return]
-        return getattr(func, name)(*args)  # type: ignore[no-any-return]
-
-    def _drained(self, metric: Metric, rate: int, now_us: int) -> ColumnElement[int]:
-        b = rate_limit_buckets.c
-        elapsed = self._fn("min", self._fn("max", _big(now_us) - b.at_us, 0), MAX_ELAPSED_US)
-        return self._fn("max", b[metric] - elapsed * _big(rate), 0)
-
     def _relaxed(self, conn: Connection) -> None:
         if self.dialect == "postgresql":
             conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
     def _take_one(self, conn: Connection, charge: Charge, now_us: int) -> bool:
-        b = rate_limit_buckets
-        limit = charge.limit
-        initial: dict[str, ColumnElement[int]] = {}
-        updates: dict[str, Any] = {"at_us": self._fn("max", b.c.at_us, _big(now_us))}
-        fits = []
+        params: dict[str, Any] = {
+            "limit_id": charge.limit.id,
+            "subject": charge.subject,
+            "now": now_us,
+        }
         for metric in METRICS:
-            rate = limit.per_minute(metric)
-            if rate is None:
-                initial[metric] = _big(0)
-                updates[metric] = 0
-                continue
-            added = min(charge.cost(metric), rate) * MINUTE_US
-            initial[metric] = _big(added)
-            level = self._drained(metric, rate, now_us) + _big(added)
-            updates[metric] = level
-            fits.append(level <= _big(rate * MINUTE_US))
-        source = select(
-            rate_limits.c.id,
-            literal(charge.subject),
-            _big(now_us),
-            initial["requests"],
-            initial["input_tokens"],
-            initial["output_tokens"],
-            _big(0),
-        ).where(rate_limits.c.id == limit.id)
-        columns = ["limit_id", "subject", "at_us", *METRICS, "refused"]
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = (
-            insert(b)
-            .from_select(columns, source)
-            .on_conflict_do_update(
-                index_elements=["limit_id", "subject"], set_=updates, where=and_(*fits)
-            )
-            .returning(b.c.limit_id)
-        )
-        return conn.execute(stmt).first() is not None
+            rate = charge.limit.per_minute(metric) or 0
+            params[f"rate_{metric}"] = rate
+            params[f"add_{metric}"] = min(charge.cost(metric), rate) * MINUTE_US
+            params[f"cap_{metric}"] = rate * MINUTE_US
+        return conn.execute(self._take_sql, params).first() is not None
 
     def take(self, charges: Sequence[Charge], now_us: int) -> None:
         """Take every charge from its bucket, or none of them.
@@ -342,29 +323,27 @@ class LimitStore:
     def settle(self, charges: Sequence[Charge], actual: Sequence[Charge], now_us: int) -> None:
         """Replace what ``charges`` took with what the calls really used (``actual``, same
         order), clamped at zero. Returning all of it (``actual`` at zero) releases a call."""
-        b = rate_limit_buckets
         pairs = sorted(zip(charges, actual, strict=True), key=lambda p: p[0].order)
+        updates = []
+        for taken, used in pairs:
+            params: dict[str, Any] = {
+                "limit_id": taken.limit.id,
+                "subject": taken.subject,
+                "now": now_us,
+            }
+            for metric in METRICS:
+                rate = taken.limit.per_minute(metric) or 0
+                delta = used.cost(metric) - min(taken.cost(metric), rate) if rate else 0
+                params[f"rate_{metric}"] = rate
+                params[f"delta_{metric}"] = delta * MINUTE_US
+            if any(params[f"delta_{m}"] for m in METRICS):
+                updates.append(params)
+        if not updates:
+            return
         with self.engine.begin() as conn:
             self._relaxed(conn)
-            for taken, used in pairs:
-                limit = taken.limit
-                updates: dict[str, Any] = {"at_us": self._fn("max", b.c.at_us, _big(now_us))}
-                changed = False
-                for metric in METRICS:
-                    rate = limit.per_minute(metric)
-                    if rate is None:
-                        continue
-                    delta = used.cost(metric) - min(taken.cost(metric), rate)
-                    changed = changed or delta != 0
-                    level = self._drained(metric, rate, now_us) + _big(delta * MINUTE_US)
-                    updates[metric] = self._fn("max", level, 0)
-                if not changed:
-                    continue
-                conn.execute(
-                    sql_update(b)
-                    .where(b.c.limit_id == limit.id, b.c.subject == taken.subject)
-                    .values(updates)
-                )
+            for params in updates:
+                conn.execute(self._settle_sql, params)
 
     def bucket(self, limit: RateLimit, subject: str) -> Level | None:
         """One bucket's stored levels (not drained), or None if it has none yet."""
