@@ -299,6 +299,7 @@ class LimitStore:
     def _count_refusal(self, charge: Charge) -> Level | None:
         b = rate_limit_buckets.c
         with self.engine.begin() as conn:
+            self._relaxed(conn)
             row = conn.execute(
                 sql_update(rate_limit_buckets)
                 .where(b.limit_id == charge.limit.id, b.subject == charge.subject)
