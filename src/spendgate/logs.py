@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -13,6 +14,24 @@ _SKIP = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "color_message",
 }
+
+
+# Belt and braces: whatever a message or a traceback carries (a database error
+# quotes its SQL parameters), credentials and database passwords never reach a log.
+_SECRETS = re.compile(
+    r"(?P<keep>sk-ant-[a-z]+\d*-|sg-|sgt_)[A-Za-z0-9_-]{8,}|(?P<url>://[^:/@\s\"]+:)[^@\s\"]+@"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with Anthropic keys, proxy keys, API tokens and URL passwords masked."""
+    return _SECRETS.sub(_mask, text)
+
+
+def _mask(match: re.Match[str]) -> str:
+    if match["url"]:
+        return match["url"] + "***@"
+    return match["keep"] + "***"
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,7 +49,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        return redact(orjson.dumps(entry, default=str).decode())
 
 
 def configure_logging(level: str = "info") -> None:
