@@ -14,9 +14,9 @@ from spendgate.keys import create_key
 from spendgate.observability.labels import OTHER, LabelCap
 from spendgate.settings import Settings
 from spendgate.storage import CallFilter, Store
+from spendgate.storage.keys import KeyStore
 from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.prometheus import scrape, total
-from spendgate.storage.keys import KeyStore
 from spendgate.testing.upstream import FakeUpstream
 from spendgate.vault import SecretBox
 
@@ -39,7 +39,14 @@ TOKEN_COLUMNS = {
 
 def test_label_cap_folds_values_past_the_limit() -> None:
     cap = LabelCap(2)
-    assert [cap(v) for v in ("a", "b", "c", "a", None, "")] == ["a", "b", OTHER, "a", "none", "none"]
+    assert [cap(v) for v in ("a", "b", "c", "a", None, "")] == [
+        "a",
+        "b",
+        OTHER,
+        "a",
+        "none",
+        "none",
+    ]
 
 
 def team_keys(settings: Settings, teams: tuple[str, ...]) -> dict[str, str]:
@@ -71,9 +78,13 @@ def _traffic(gateway: GatewayServer, keys: dict[str, str]) -> None:
             stream.until_done()
     with pytest.raises(anthropic.APIStatusError):
         client.messages.create(**body, extra_headers={"x-fake-error": "529"})  # type: ignore[call-overload]
-    with pytest.raises(anthropic.APIStatusError), client.messages.stream(
-        **body, extra_headers={"x-fake-midstream-error": "overloaded_error"}  # type: ignore[arg-type]
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        client.messages.stream(
+            **body,
+            extra_headers={"x-fake-midstream-error": "overloaded_error"},  # type: ignore[arg-type]
+        ) as stream,
+    ):
         stream.until_done()
     httpx.get(f"{gateway.url}/v1/models", headers={"x-api-key": CLIENT_KEY})
 
