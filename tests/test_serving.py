@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -96,15 +97,17 @@ def test_encrypted_credentials_without_the_master_key_are_refused(tmp_path: Path
     assert "does not decrypt" in " ".join(result.stderr.split())
 
 
-def _children(pid: int) -> list[int]:
+def _workers(pid: int) -> list[int]:
+    """Worker processes of a supervisor (not multiprocessing's resource tracker)."""
     out = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
                 out.append(int(entry.name))
     return out
 
@@ -115,8 +118,8 @@ def test_two_workers_share_the_port_and_the_metrics(tmp_path: Path, upstream: Fa
         tmp_path / "home", args=("--workers", "2"), database_url=db, upstream_url=upstream.url
     ) as gw:
         assert gw.proc is not None
-        workers = _children(gw.proc.pid)
-        assert len(workers) >= 2, gw.log()
+        workers = _workers(gw.proc.pid)
+        assert len(workers) == 2, gw.log()
         client = _client(gw.url)
 
         def call(i: int) -> None:
@@ -133,7 +136,19 @@ def test_two_workers_share_the_port_and_the_metrics(tmp_path: Path, upstream: Fa
                 break
             time.sleep(0.05)
         samples = scrape(gw.url)
+        # A worker killed outright is replaced, and its counters still count.
+        os.kill(workers[0], signal.SIGKILL)
+        for _ in range(200):
+            alive = _workers(gw.proc.pid)
+            if len(alive) == 2 and workers[0] not in alive:
+                break
+            time.sleep(0.05)
+        assert workers[0] not in alive and len(alive) == 2, gw.log()
+        gw.wait_ready()
+        after = scrape(gw.url)
     assert gw.proc.returncode == 0, gw.log()
+    assert "died (exit -9); replacing it" in gw.log()
+    assert total(after, "spendgate_calls_total") == total(samples, "spendgate_calls_total")
     rows = _ledger(db)
     assert sorted(r["request_id"] for r in rows) == sorted(s.request_id for s in upstream.served)
     # Whichever worker answers the scrape adds up every worker's counters.
