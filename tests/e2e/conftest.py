@@ -16,7 +16,17 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from e2e_support import ADMIN, CHROMIUM, E2E_DIR, IN_CI, SCREENSHOTS, Live, new_page
+from e2e_support import (
+    ADMIN,
+    CHROMIUM,
+    E2E_DIR,
+    IN_CI,
+    SCREENSHOTS,
+    VIEWER,
+    VIEWER_TEAM,
+    Live,
+    new_page,
+)
 
 from spendgate.api.dashboard import STATIC_DIR
 from spendgate.cli.main import cli
@@ -87,15 +97,21 @@ def upstream() -> Iterator[FakeUpstream]:
         yield fake
 
 
-def _create_admin(db_url: str) -> bool:
-    """Create the admin with the CLI; False when this version has no accounts (local mode)."""
+def _create_users(db_url: str) -> bool:
+    """An admin, and a viewer of one team, made with the CLI; False when this version has no
+    accounts (the dashboard then runs in local mode)."""
     runner = CliRunner()
     if "users" not in cli.commands:
         return False
-    username, password = ADMIN
-    args = ["users", "create", username, "--password-stdin", "--database-url", db_url]
-    result = runner.invoke(cli, args, input=password + "\n")
-    assert result.exit_code == 0, result.output
+    team = runner.invoke(cli, ["teams", "create", VIEWER_TEAM, "--database-url", db_url])
+    assert team.exit_code == 0, team.output
+    for (username, password), extra in (
+        (ADMIN, []),
+        (VIEWER, ["--role", "viewer", "--team", VIEWER_TEAM]),
+    ):
+        args = ["users", "create", username, *extra, "--password-stdin", "--database-url", db_url]
+        result = runner.invoke(cli, args, input=password + "\n")
+        assert result.exit_code == 0, result.output
     return True
 
 
@@ -108,7 +124,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) ->
     args = ["demo", "--days", "30", "--calls-per-day", "40", "--seed", "7"]
     demo = runner.invoke(cli, [*args, "--database-url", db_url])
     assert demo.exit_code == 0, demo.output
-    team_mode = _create_admin(db_url)
+    team_mode = _create_users(db_url)
     # Proxy keys forward with the server's credential (the fake upstream accepts any).
     settings = gateway_settings(home, upstream.url, db_url, anthropic_api_key="sk-ant-e2e")
     with GatewayServer(settings) as server:

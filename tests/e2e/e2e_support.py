@@ -20,6 +20,8 @@ ROOT = E2E_DIR.parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("SPENDGATE_CHROMIUM", "/usr/bin/chromium")
 ADMIN = ("admin", "correct horse battery staple")
+VIEWER = ("vic", "viewer of one team only")
+VIEWER_TEAM = "Legal"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 

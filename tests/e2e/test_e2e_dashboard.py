@@ -14,7 +14,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from e2e_support import ADMIN, PHONE, Live, eventually, new_page, usd
+from e2e_support import ADMIN, PHONE, VIEWER, VIEWER_TEAM, Live, eventually, new_page, usd
 
 TRANSCRIPT = Path(__file__).parent.parent / "data" / "claude_code_session.jsonl"
 
@@ -63,6 +63,34 @@ def test_login_is_required_in_team_mode(playwright_browser: Any, gateway: Live) 
     assert page.request.get("/api/keys").status == 401
     context.close()
     assert not watch.problems, watch.problems
+
+
+def test_a_team_viewer_reads_their_team_and_changes_nothing(
+    playwright_browser: Any, gateway: Live, api: httpx.Client
+) -> None:
+    if not gateway.team_mode:
+        pytest.skip("this spendgate has no accounts: the dashboard runs in local mode")
+    context, page, watch = new_page(playwright_browser, gateway, None)
+    page.goto("/?period=7d&tz=UTC")
+    page.get_by_label("Username").fill(VIEWER[0])
+    page.get_by_label("Password").fill(VIEWER[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(rf"team={VIEWER_TEAM}"))
+    params = {"period": "7d", "tz": "UTC", "team": VIEWER_TEAM}
+    summary = api.get("/api/analytics/summary", params=params).json()
+    hero = page.get_by_test_id("spend-total")
+    eventually(lambda: _assert_equal(hero.get_attribute("data-value"), summary["cost_usd"]))
+    assert filters(page).get_by_label("Team").locator("option").all_inner_texts() == [VIEWER_TEAM]
+    page.goto("/keys")
+    assert "Only admins can change this" in page.get_by_role("status").first.inner_text()
+    assert page.get_by_role("form", name="Create a key").count() == 0
+    page.goto("/budgets")
+    page.get_by_role("heading", name="Budgets & alerts").wait_for()
+    assert page.get_by_role("form", name="Create a budget").count() == 0
+    context.close()
+    # The forecast lists every budget, so it is for unscoped readers: its 403 is expected.
+    unexpected = [p for p in watch.problems if "403" not in p]
+    assert not unexpected, unexpected
 
 
 def test_overview_figures_equal_the_analytics_api(page: Any, api: httpx.Client) -> None:

@@ -4,6 +4,7 @@ import { useApi } from "./api/context";
 import { useMe } from "./api/hooks";
 import { Layout } from "./components/Layout";
 import { ErrorState, Loading } from "./components/states";
+import { AccessContext } from "./lib/access";
 import { matchRoute, navigate, useLocation } from "./lib/router";
 import { Budgets } from "./pages/Budgets";
 import { Data } from "./pages/Data";
@@ -53,6 +54,16 @@ export function App() {
   }, [api, client]);
 
   const signedOut = me.data?.mode === "team" && !me.data.user;
+  // A viewer limited to some teams sees one of them (the API answers 403 for the others).
+  const ownTeams = me.data?.user?.teams ?? null;
+  useEffect(() => {
+    if (!ownTeams?.length || pathname === "/login") return;
+    const q = new URLSearchParams(search);
+    const team = q.get("team");
+    if (team && ownTeams.includes(team)) return;
+    q.set("team", ownTeams[0]!);
+    navigate(`${pathname}?${q.toString()}`, { replace: true });
+  }, [ownTeams, pathname, search]);
   useEffect(() => {
     if (signedOut && pathname !== "/login") {
       const next = pathname + search;
@@ -90,9 +101,12 @@ export function App() {
   };
 
   const match = matchRoute(pathname, ROUTES);
+  const access = { admin: me.data.mode === "local" || me.data.user?.role === "admin" };
   return (
-    <Layout me={me.data} onLogout={() => void logout()}>
-      {match ? <Page route={match.route} params={match.params} /> : <NotFound />}
-    </Layout>
+    <AccessContext.Provider value={access}>
+      <Layout me={me.data} onLogout={() => void logout()}>
+        {match ? <Page route={match.route} params={match.params} /> : <NotFound />}
+      </Layout>
+    </AccessContext.Provider>
   );
 }

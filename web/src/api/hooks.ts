@@ -47,7 +47,8 @@ export const useBreakdown = (q: Query, options: { enabled?: boolean } = {}) =>
 export const useForecast = (q: Query) => useGet<Forecast>("/api/analytics/forecast", q);
 export const useHealth = () => useGet<Health>("/health");
 export const useTeams = () => useGet<Team[]>("/api/teams", {}, { poll: false });
-export const useKeys = () => useGet<ProxyKey[]>("/api/keys", {}, { poll: false });
+export const useKeys = (options: { enabled?: boolean } = {}) =>
+  useGet<ProxyKey[]>("/api/keys", {}, { poll: false, ...options });
 export const useBudgets = () => useGet<Budget[]>("/api/budgets");
 export const useCalls = (q: Query, poll: boolean) => useGet<CallPage>("/api/requests", q, { poll });
 export const useCall = (id: string) => useGet<Call>(`/api/requests/${encodeURIComponent(id)}`, {}, { poll: false });
@@ -108,6 +109,8 @@ export function useSend<TBody = unknown, TResult = unknown>(method: Method, path
       const url = typeof path === "function" ? path(body) : path;
       return api.request<TResult>(method, url, method === "DELETE" ? {} : { body: body ?? {} });
     },
-    onSuccess: () => client.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "me" }),
+    onSuccess: () => {
+      void client.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "me" });
+    },
   });
 }

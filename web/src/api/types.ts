@@ -230,10 +230,12 @@ export interface Health {
 }
 
 export interface User {
-  id: string;
+  id: string | null;
   username: string;
-  role: string;
-  teams: string[];
+  role: "admin" | "viewer" | string;
+  /** The teams a viewer is limited to; null: every team. */
+  teams: string[] | null;
+  kind?: "local" | "user" | "token";
 }
 
 export interface Me {

@@ -2,7 +2,8 @@
 // across pages; every page that shows spend reads them.
 
 import { useId, useMemo } from "react";
-import { useBreakdown, useKeys, useTeams } from "../api/hooks";
+import { useBreakdown, useKeys, useMe, useTeams } from "../api/hooks";
+import { useAccess } from "../lib/access";
 import { useFilters } from "../lib/filters";
 import { browserZone, localDate, PERIOD_LABELS, PERIODS, type PeriodName } from "../lib/period";
 
@@ -26,7 +27,7 @@ function useChoices() {
   const keysSeen = useBreakdown({ ...seen, by: "key" });
   const modelsSeen = useBreakdown({ ...seen, by: "model" });
   const teams = useTeams();
-  const keys = useKeys();
+  const keys = useKeys({ enabled: useAccess().admin }); // keys are for admins only
   return useMemo(() => {
     const teamNames = new Set<string>();
     for (const t of teams.data ?? []) teamNames.add(t.name);
@@ -46,6 +47,7 @@ function useChoices() {
 
 export function FilterBar({ dimensions = true }: { dimensions?: boolean }) {
   const [filters, setFilters] = useFilters();
+  const ownTeams = useMe().data?.user?.teams ?? null;
   const choices = useChoices();
   const id = useId();
   const zoneList = useMemo(() => zones(filters.tz), [filters.tz]);
@@ -112,8 +114,8 @@ export function FilterBar({ dimensions = true }: { dimensions?: boolean }) {
           <div className="filter">
             <label htmlFor={`${id}-team`}>Team</label>
             <select id={`${id}-team`} value={filters.team ?? ""} onChange={(e) => setFilters({ team: e.target.value || null })}>
-              <option value="">All teams</option>
-              {[...new Set([...(filters.team ? [filters.team] : []), ...choices.teams])].map((t) => (
+              {!ownTeams && <option value="">All teams</option>}
+              {(ownTeams ?? [...new Set([...(filters.team ? [filters.team] : []), ...choices.teams])]).map((t) => (
                 <option key={t} value={t}>
                   {t}
                 </option>
@@ -145,7 +147,7 @@ export function FilterBar({ dimensions = true }: { dimensions?: boolean }) {
           </div>
           {anyDimension && (
             <div className="filter filter-clear">
-              <button type="button" className="btn btn-quiet" onClick={() => setFilters({ team: null, key: null, model: null })}>
+              <button type="button" className="btn btn-quiet" onClick={() => setFilters({ team: ownTeams?.[0] ?? null, key: null, model: null })}>
                 Clear filters
               </button>
             </div>

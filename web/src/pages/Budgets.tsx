@@ -4,6 +4,7 @@ import { useBreakdown, useBudgets, useForecast, useKeys, useOptional, useSend, u
 import type { Budget, BudgetForecast, Row } from "../api/types";
 import { Empty, Loaded } from "../components/states";
 import { Badge, Card, Field, Notice, PageTitle, Progress } from "../components/ui";
+import { ADMIN_ONLY, useAccess } from "../lib/access";
 import { useFilters } from "../lib/filters";
 import { formatDateTime, formatInt } from "../lib/format";
 import { formatUsd, parseNanos, usdNumber } from "../lib/money";
@@ -138,6 +139,11 @@ function CreateBudget() {
 }
 
 function EditLimit({ budget }: { budget: Budget }) {
+  const { admin } = useAccess();
+  return admin ? <EditLimitForm budget={budget} /> : null;
+}
+
+function EditLimitForm({ budget }: { budget: Budget }) {
   const id = useId();
   const [open, setOpen] = useState(false);
   const [limit, setLimit] = useState(formatUsd(budget.limit_usd).replace(/[$,]/g, ""));
@@ -349,6 +355,7 @@ function Alerts({ tz }: { tz: string }) {
 }
 
 export function Budgets() {
+  const { admin } = useAccess();
   const [filters] = useFilters();
   const budgets = useBudgets();
   const forecast = useForecast({ tz: filters.tz });
@@ -376,9 +383,7 @@ export function Budgets() {
             )}
           </Loaded>
         </Card>
-        <Card title="Create a budget">
-          <CreateBudget />
-        </Card>
+        <Card title="Create a budget">{admin ? <CreateBudget /> : <Notice tone="info">{ADMIN_ONLY}</Notice>}</Card>
       </div>
       <div className="grid-2">
         <Card title="Rate limits">

@@ -4,6 +4,7 @@ import { describeError, withQuery } from "../api/client";
 import { useApi } from "../api/context";
 import { FilterBar } from "../components/FilterBar";
 import { Card, Field, Notice, PageTitle } from "../components/ui";
+import { ADMIN_ONLY, useAccess } from "../lib/access";
 import { useFilters } from "../lib/filters";
 import { formatInt } from "../lib/format";
 import { analyticsParams, localDate, PERIOD_LABELS, rangeParams } from "../lib/period";
@@ -76,6 +77,7 @@ function Export() {
 }
 
 function Import() {
+  const { admin } = useAccess();
   const id = useId();
   const api = useApi();
   const client = useQueryClient();
@@ -131,10 +133,11 @@ function Import() {
         </Field>
       </div>
       <div className="form-actions">
-        <button type="submit" className="btn btn-primary" disabled={busy || files.length === 0}>
+        <button type="submit" className="btn btn-primary" disabled={busy || files.length === 0 || !admin}>
           {busy ? "Importing…" : "Import"}
         </button>
       </div>
+      {!admin && <Notice tone="info">{ADMIN_ONLY}</Notice>}
       {error && <Notice tone="danger">{error}</Notice>}
       {result && (
         <Notice tone="ok">

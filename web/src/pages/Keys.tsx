@@ -5,6 +5,7 @@ import type { IssuedKey, ProxyKey, Team } from "../api/types";
 import { FilterBar } from "../components/FilterBar";
 import { Empty, Loaded } from "../components/states";
 import { Badge, Card, CopyButton, Field, Modal, Notice, PageTitle } from "../components/ui";
+import { ADMIN_ONLY, useAccess } from "../lib/access";
 import { useFilters } from "../lib/filters";
 import { formatDateTime, formatInt, formatRatio } from "../lib/format";
 import { formatUsd } from "../lib/money";
@@ -116,9 +117,16 @@ function KeyActions({ apiKey, onIssued }: { apiKey: ProxyKey; onIssued: (key: Is
   const rotate = useSend<void, IssuedKey>("POST", `/api/keys/${apiKey.id}/rotate`);
   const [confirm, setConfirm] = useState<"" | "revoke" | "rotate">("");
   if (apiKey.status !== "active") return <span className="muted small">{apiKey.rotated_to ? "rotated" : apiKey.status}</span>;
-  const run = () => {
-    if (confirm === "revoke") revoke.mutate(undefined, { onSuccess: () => setConfirm("") });
-    if (confirm === "rotate") rotate.mutate(undefined, { onSuccess: (issued) => (setConfirm(""), onIssued(issued)) });
+  const run = async () => {
+    // mutateAsync, not mutate callbacks: the refreshed list hides this row (the key is no
+    // longer active) and a per-call callback of an unmounted row would never run.
+    try {
+      if (confirm === "revoke") await revoke.mutateAsync();
+      if (confirm === "rotate") onIssued(await rotate.mutateAsync());
+      setConfirm("");
+    } catch {
+      // Shown below from the mutation's error.
+    }
   };
   const error = revoke.error ?? rotate.error;
   return (
@@ -140,7 +148,7 @@ function KeyActions({ apiKey, onIssued }: { apiKey: ProxyKey; onIssued: (key: Is
           <button type="button" className="btn" onClick={() => setConfirm("")}>
             Cancel
           </button>
-          <button type="button" className={`btn ${confirm === "revoke" ? "btn-danger" : "btn-primary"}`} onClick={run} disabled={revoke.isPending || rotate.isPending}>
+          <button type="button" className={`btn ${confirm === "revoke" ? "btn-danger" : "btn-primary"}`} onClick={() => void run()} disabled={revoke.isPending || rotate.isPending}>
             {confirm === "revoke" ? "Revoke key" : "Rotate key"}
           </button>
         </div>
@@ -282,6 +290,41 @@ function Teams({ teams }: { teams: Team[] }) {
 }
 
 export function Keys() {
+  const { admin } = useAccess();
+  return admin ? <ManageKeys /> : <ViewTeams />;
+}
+
+/** Viewers see the teams; keys (and their secrets' hints) are for admins. */
+function ViewTeams() {
+  const teams = useTeams();
+  const [filters] = useFilters();
+  const usage = useBreakdown({ ...analyticsParams({ ...filters, team: null }), by: "team", limit: 1000 });
+  const spend = new Map((usage.data?.data ?? []).map((r) => [r.key, r]));
+  return (
+    <>
+      <PageTitle title="Keys & teams" />
+      <FilterBar dimensions={false} />
+      <Notice tone="info">{ADMIN_ONLY} Proxy keys are listed for admins only.</Notice>
+      <Card title="Teams">
+        <Loaded query={teams} what="teams" empty={(t) => (t.length ? null : <Empty title="No teams yet." />)}>
+          {(t) => (
+            <ul className="team-list" data-testid="teams">
+              {t.map((team) => (
+                <li key={team.id}>
+                  <span className="swatch swatch-large" style={{ background: team.color ?? "transparent" }} aria-hidden="true" />
+                  <span className="team-name">{team.name}</span>
+                  <span className="num muted">{formatUsd(spend.get(team.name)?.cost_usd ?? "0")}</span>
+                </li>
+              ))}
+            </ul>
+          )}
+        </Loaded>
+      </Card>
+    </>
+  );
+}
+
+function ManageKeys() {
   const keys = useKeys();
   const teams = useTeams();
   const [issued, setIssued] = useState<IssuedKey | null>(null);

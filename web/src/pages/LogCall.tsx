@@ -4,6 +4,7 @@ import { useBreakdown, useSend, useTeams } from "../api/hooks";
 import type { Call } from "../api/types";
 import { Link } from "../components/Link";
 import { Card, Field, Notice, PageTitle } from "../components/ui";
+import { ADMIN_ONLY, useAccess } from "../lib/access";
 import { formatInt } from "../lib/format";
 import { formatUsd } from "../lib/money";
 
@@ -21,6 +22,7 @@ const SUGGESTED = ["claude-opus-4-7", "claude-sonnet-5-5", "claude-haiku-5-5", "
 
 /** Log a call made outside the gateway (the seed's manual mode); it is priced like any other. */
 export function LogCall() {
+  const { admin } = useAccess();
   const id = useId();
   const send = useSend<Record<string, unknown>, Call>("POST", "/api/requests");
   const models = useBreakdown({ period: "90d", by: "model", limit: 100 });
@@ -105,10 +107,11 @@ export function LogCall() {
               <input id={`${id}-note`} maxLength={2000} value={note} onChange={(e) => setNote(e.target.value)} />
             </Field>
             <div className="form-actions">
-              <button type="submit" className="btn btn-primary" disabled={send.isPending}>
+              <button type="submit" className="btn btn-primary" disabled={send.isPending || !admin}>
                 {send.isPending ? "Logging…" : "Log call"}
               </button>
             </div>
+            {!admin && <Notice tone="info">{ADMIN_ONLY}</Notice>}
             {send.error && <Notice tone="danger">{describeError(send.error)}</Notice>}
           </form>
         </Card>
