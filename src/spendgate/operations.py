@@ -44,7 +44,11 @@ class Operations:
         self.heads = head_revisions()
         self.telemetry.start(self.settings)
         if self.telemetry.metrics is not None:
-            self._every(SAMPLE_SECONDS, self._sampler(gateway), "metrics sampler")
+
+            async def sample() -> None:
+                self.sample(gateway)
+
+            self._every(SAMPLE_SECONDS, sample, "metrics sampler")
         if self.settings.retention_days and gateway.store is not None:
             store, days = gateway.store, self.settings.retention_days
 
@@ -60,12 +64,6 @@ class Operations:
         if self.telemetry.metrics is not None:
             stats = gateway.recorder.stats() if gateway.recorder is not None else None
             self.telemetry.metrics.sample(inflight=gateway.proxy.in_flight, recorder=stats)
-
-    def _sampler(self, gateway: Gateway) -> Callable[[], Awaitable[None]]:
-        async def sample() -> None:
-            self.sample(gateway)
-
-        return sample
 
     def _every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
         async def loop() -> None:

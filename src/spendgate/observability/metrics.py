@@ -12,6 +12,7 @@ counters of a worker that died and was replaced are kept.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -184,6 +185,8 @@ class GatewayMetrics:
         )
         self._written_seen = 0
         self._lost_seen = 0
+        # Sampled from the event loop (every second) and from scrapes (a thread).
+        self._sample_lock = threading.Lock()
 
     # -- from records (writer task) ------------------------------------
 
@@ -231,12 +234,13 @@ class GatewayMetrics:
         self.queue_depth.set(recorder.queue_depth)
         self.spooled.set(recorder.spooled_pending)
         self.database_up.set(1 if recorder.database_ok else 0)
-        if recorder.written > self._written_seen:
-            self.written.inc(recorder.written - self._written_seen)
-            self._written_seen = recorder.written
-        if recorder.lost > self._lost_seen:
-            self.lost.inc(recorder.lost - self._lost_seen)
-            self._lost_seen = recorder.lost
+        with self._sample_lock:
+            if recorder.written > self._written_seen:
+                self.written.inc(recorder.written - self._written_seen)
+                self._written_seen = recorder.written
+            if recorder.lost > self._lost_seen:
+                self.lost.inc(recorder.lost - self._lost_seen)
+                self._lost_seen = recorder.lost
 
     def render(self) -> bytes:
         """The text exposition of this process, or of every worker in multi-process mode."""
