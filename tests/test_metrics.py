@@ -10,10 +10,12 @@ import anthropic
 import httpx
 import pytest
 
+from spendgate.budgets.admin import create_budget
 from spendgate.keys import create_key
 from spendgate.observability.labels import OTHER, LabelCap
 from spendgate.settings import Settings
 from spendgate.storage import CallFilter, Store
+from spendgate.storage.budgets import BudgetStore
 from spendgate.storage.keys import KeyStore
 from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.prometheus import scrape, total
@@ -71,6 +73,7 @@ def _traffic(gateway: GatewayServer, keys: dict[str, str]) -> None:
         "messages": [{"role": "user", "content": "hi"}],
     }
     headers = {"x-fake-usage": json.dumps(USAGE)}
+    broke = client.with_options(api_key=keys.pop("broke"))
     for secret in keys.values():
         keyed = client.with_options(api_key=secret)
         keyed.messages.create(**body, extra_headers=headers)  # type: ignore[call-overload]
@@ -87,12 +90,24 @@ def _traffic(gateway: GatewayServer, keys: dict[str, str]) -> None:
     ):
         stream.until_done()
     httpx.get(f"{gateway.url}/v1/models", headers={"x-api-key": CLIENT_KEY})
+    with pytest.raises(anthropic.RateLimitError):
+        broke.messages.create(**body)  # type: ignore[call-overload]
 
 
 def test_metrics_match_the_ledger(tmp_path: Path, upstream: FakeUpstream) -> None:
     url = f"sqlite:///{tmp_path / 'spendgate.db'}"
     settings = gateway_settings(tmp_path, upstream.url, url, metrics_label_limit=2)
-    keys = team_keys(settings, ("red", "blue", "green"))
+    keys = team_keys(settings, ("red", "blue", "green", "broke"))
+    store = Store.open(url)  # team "broke" may spend one nano-dollar a day: refused
+    create_budget(
+        KeyStore(store.engine),
+        BudgetStore(store.engine),
+        scope="team",
+        value="broke",
+        period="daily",
+        limit_nanousd=1,
+    )
+    store.close()
     with GatewayServer(settings) as gateway:
         _traffic(gateway, keys)
         gateway.flush()
@@ -103,7 +118,11 @@ def test_metrics_match_the_ledger(tmp_path: Path, upstream: FakeUpstream) -> Non
     rows = list(store.iter_call_rows(CallFilter()))
     store.close()
 
-    assert total(samples, "spendgate_calls_total") == len(rows) == 9
+    assert total(samples, "spendgate_calls_total") == len(rows) == 10
+    refused = [r for r in rows if r["error_type"] == "budget_exceeded"]
+    assert len(refused) == 1
+    assert total(samples, "spendgate_refused_calls_total", reason="budget_exceeded") == 1
+    assert total(samples, "spendgate_calls_total", status="429") == 1
     for label, column in TOKEN_COLUMNS.items():
         assert total(samples, "spendgate_tokens_total", **{"class": label}) == sum(
             r[column] for r in rows
@@ -119,7 +138,7 @@ def test_metrics_match_the_ledger(tmp_path: Path, upstream: FakeUpstream) -> Non
     assert total(samples, "spendgate_calls_total", status="529") == 1
     streamed = sum(1 for r in rows if r["stream"])
     assert total(samples, "spendgate_time_to_first_token_seconds_count") == streamed
-    assert total(samples, "spendgate_gateway_overhead_seconds_count") == len(rows)
+    assert total(samples, "spendgate_gateway_overhead_seconds_count") == len(rows) - len(refused)
     assert total(samples, "spendgate_written_records_total") == len(rows)
     assert total(samples, "spendgate_lost_records_total") == 0
     assert total(samples, "spendgate_writer_queue_depth") == 0
