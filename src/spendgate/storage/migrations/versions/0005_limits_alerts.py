@@ -1,7 +1,7 @@
 """rate limits and their buckets; alert channels, alerts and deliveries
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 
 Frozen column lists, as in every migration: a later change to
 ``storage/limits_schema.py`` or ``storage/alerts_schema.py`` needs a new one.
@@ -15,7 +15,7 @@ from alembic import op
 from spendgate.storage.schema import UTCMicros
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
