@@ -33,6 +33,18 @@ def call_id(api: httpx.Client) -> str:
     return found
 
 
+@pytest.fixture(scope="module")
+def furnished(api: httpx.Client) -> None:
+    """A key, a team budget, a rate limit and an alert channel, so no page is only empty."""
+    assert api.post("/api/keys", json={"label": "ci bot", "team": "Legal"}).status_code == 201
+    budget = {"scope": "team", "value": "Legal", "limit_usd": "40", "name": "Legal monthly"}
+    assert api.post("/api/budgets", json=budget).status_code == 201
+    limit = {"scope": "key", "value": "*", "requests_per_minute": 60, "name": "60 a minute"}
+    api.post("/api/limits", json=limit)  # absent on gateways without rate limits
+    channel = {"name": "finops hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}
+    api.post("/api/alerts/channels", json=channel)  # absent on gateways without alerts
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_every_page(
@@ -40,6 +52,7 @@ def test_every_page(
     gateway: Live,
     signed_in_state: Any,
     call_id: str,
+    furnished: None,
     width: str,
     scheme: str,
 ) -> None:

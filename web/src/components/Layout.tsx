@@ -127,6 +127,16 @@ export function Layout({ me, onLogout, children }: { me: Me; onLogout: () => voi
               </Link>
             </li>
           ))}
+          {me.mode === "team" && me.user && (
+            <li className="nav-user">
+              <span>
+                Signed in as <strong>{me.user.username}</strong>
+              </span>
+              <button type="button" className="btn btn-small" onClick={onLogout}>
+                Log out
+              </button>
+            </li>
+          )}
         </ul>
       </nav>
       <main id="main" className="main" tabIndex={-1}>

@@ -185,16 +185,19 @@ function EditLimitForm({ budget }: { budget: Budget }) {
   );
 }
 
-function BudgetRow({ budget, forecast, tz }: { budget: Budget; forecast: BudgetForecast | undefined; tz: string }) {
+function BudgetRow({ budget, forecast, tz, keyLabels }: { budget: Budget; forecast: BudgetForecast | undefined; tz: string; keyLabels: Map<string, string> }) {
   const limit = usdNumber(budget.limit_usd);
   const spent = usdNumber(budget.spent_usd);
   const reserved = usdNumber(budget.reserved_usd);
-  const scope = budget.scope === "global" ? "all calls" : `${budget.scope} ${budget.scope_value}`;
+  // Key budgets name a key id; show the key's label where this person may see it.
+  const value = budget.scope === "key" && budget.scope_value ? (keyLabels.get(budget.scope_value) ?? budget.scope_value) : budget.scope_value;
+  const scope = budget.scope === "global" ? "all calls" : `${budget.scope} ${value}`;
+  const name = budget.name === `${budget.scope}:${budget.scope_value}` ? `${budget.scope}: ${value}` : budget.name;
   return (
     <li className="budget" data-testid="budget" data-budget-id={budget.id}>
       <div className="budget-head">
         <div>
-          <strong>{budget.name}</strong> <span className="muted">· {scope} · {budget.period === "none" ? "no reset" : budget.period}</span>
+          <strong>{name}</strong> <span className="muted">· {scope} · {budget.period === "none" ? "no reset" : budget.period}</span>
         </div>
         {budget.exhausted ? <Badge tone="danger">Exhausted: calls are refused</Badge> : budget.percent_used >= 80 ? <Badge tone="warn">{budget.percent_used.toFixed(0)}% used</Badge> : null}
       </div>
@@ -206,7 +209,7 @@ function BudgetRow({ budget, forecast, tz }: { budget: Budget; forecast: BudgetF
         {budget.resets_at && <> · resets {formatDateTime(budget.resets_at, tz)}</>}
       </p>
       <p className="muted small">
-        {formatInt(budget.calls)} calls counted · <span data-testid="budget-refused">{formatInt(budget.refused)}</span> refused
+        {formatInt(budget.calls)} call{budget.calls === 1 ? "" : "s"} counted · <span data-testid="budget-refused">{formatInt(budget.refused)}</span> refused
         {forecast && (
           <>
             {" "}
@@ -360,6 +363,8 @@ export function Budgets() {
   const budgets = useBudgets();
   const forecast = useForecast({ tz: filters.tz });
   const byId = new Map((forecast.data?.budgets ?? []).map((f) => [f.budget_id, f]));
+  const keys = useKeys({ enabled: admin });
+  const keyLabels = new Map((keys.data ?? []).map((k) => [k.id, k.label]));
   return (
     <>
       <PageTitle title="Budgets & alerts" />
@@ -377,7 +382,7 @@ export function Budgets() {
             {(b) => (
               <ul className="budgets" data-testid="budgets">
                 {b.map((budget) => (
-                  <BudgetRow key={budget.id} budget={budget} forecast={byId.get(budget.id)} tz={filters.tz} />
+                  <BudgetRow key={budget.id} budget={budget} forecast={byId.get(budget.id)} tz={filters.tz} keyLabels={keyLabels} />
                 ))}
               </ul>
             )}
