@@ -57,7 +57,16 @@ function Hero({ summary, period, previous }: { summary: Summary; period: string;
         {formatUsd(summary.cost_usd)}
       </p>
       <p className={`hero-change change-${direction}`} data-testid="spend-change">
-        <span aria-hidden="true">{direction === "up" ? "▲" : direction === "down" ? "▼" : "■"}</span> {formatChange(change)} vs the {previous} ({formatUsd(summary.previous.cost_usd)})
+        {change === null ? (
+          <>
+            Nothing was spent in the {previous} ({formatUsd(summary.previous.cost_usd)}), so there is no change to show.
+          </>
+        ) : (
+          <>
+            <span aria-hidden="true">{direction === "up" ? "▲" : direction === "down" ? "▼" : "■"}</span> {formatChange(change)} vs the {previous} (
+            {formatUsd(summary.previous.cost_usd)})
+          </>
+        )}
       </p>
     </div>
   );
@@ -79,7 +88,7 @@ function Kpis({ summary }: { summary: Summary }) {
   const tokens = tokenTotal(summary);
   return (
     <dl className="kpis">
-      <Kpi name="Calls" testId="kpi-calls" raw={summary.calls} value={formatInt(summary.calls)} detail={`${formatChange(summary.change.calls_pct)} vs previous`} />
+      <Kpi name="Calls" testId="kpi-calls" raw={summary.calls} value={formatInt(summary.calls)} detail={summary.change.calls_pct === null ? "none in the previous period" : `${formatChange(summary.change.calls_pct)} vs previous`} />
       <Kpi
         name="Tokens"
         testId="kpi-tokens"
