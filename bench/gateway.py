@@ -11,6 +11,7 @@ without recording, pricing or budget checks. The pair measures what accounting c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from spendgate.app import create_app
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
             gateway.proxy.settle = None
 
         gateway.startup = startup_without_accounting  # type: ignore[method-assign]
+    switch = os.environ.get("BENCH_SWITCH_INTERVAL")
+    if switch:  # bench-only experiment: how often the GIL changes hands
+        sys.setswitchinterval(float(switch))
     server = server_for(settings, gateway)
     server.run()
     return 0 if server.started else 3

@@ -12,7 +12,8 @@ limit. To keep that round trip off most calls, a process that reserves in the
 database while a budget has plenty of room (more than ``LEASE_HEADROOM``
 leases left) reserves a *lease* of ``LEASE_CALLS`` worst cases at once and
 hands it out to its next calls from memory. Settlements are folded into one
-transaction per batch by a single ledger task, which also takes the database
+transaction per batch (at most every ``SETTLE_DELAY`` seconds for leased calls)
+by a single ledger task, which also takes the database
 reservations of calls that found no lease (all waiting calls in one
 transaction) and gives back leases idle for ``LEASE_IDLE`` seconds. Close to
 the limit no lease is taken: every call is reserved in the database exactly,
@@ -60,6 +61,9 @@ LEASE_CALLS = 32
 LEASE_HEADROOM = 64
 # A lease unused for this long (seconds) goes back to the database.
 LEASE_IDLE = 1.0
+# Settlements of leased calls wait up to this long to share one transaction (at
+# concurrency 1 a transaction per call kept the GIL busy between calls).
+SETTLE_DELAY = 0.05
 _RETRY_SECONDS = 1.0
 
 _Key = tuple[str, str]
@@ -134,6 +138,7 @@ class BudgetGuard:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
+        self._last_round = float("-inf")
 
     def invalidate(self) -> None:
         """Forget the cached definitions (after a change made in this process)."""
@@ -187,7 +192,7 @@ class BudgetGuard:
                 return Reservation(claims, amount, leased=(True,) * len(claims))
             return await self._reserve_in_database(claims, amount)
         except Exhausted as full:
-            raise self._refusal(full, at) from None
+            raise self.refusal(full, at) from None
         except SQLAlchemyError as exc:
             log.error("budget check failed, refusing the call: %s", type(exc).__name__)
             raise Refused(
@@ -218,7 +223,8 @@ class BudgetGuard:
         self._kick()
         return await future
 
-    def _refusal(self, full: Exhausted, at: datetime) -> Refused:
+    def refusal(self, full: Exhausted, at: datetime) -> Refused:
+        """The 429 for a full budget: names it, its spend and limit, and when it resets."""
         budget = full.claim.budget
         usage = full.usage
         window = period_window(budget.period, at, self.zone)
@@ -298,14 +304,33 @@ class BudgetGuard:
         held = [slot.used_at for slot in self._slots.values() if slot.held]
         return min(held) + LEASE_IDLE if held else None
 
+    def _urgent(self) -> bool:
+        """Work that must not wait: a call waiting for its reservation, or the settlement
+        of an exact (unleased) reservation, which holds room other calls may need."""
+        return bool(self._requests) or any(not all(r.leased) for r, _ in self._settling)
+
+    def _next_round_in(self) -> float | None:
+        """Seconds until a round is due without anything urgent (None: only when woken)."""
+        deadlines = []
+        if self._settling:
+            deadlines.append(self._last_round + SETTLE_DELAY)
+        idle = self._idle_deadline()
+        if idle is not None:
+            deadlines.append(idle)
+        return max(0.0, min(deadlines) - self._clock()) if deadlines else None
+
     async def _run(self) -> None:
         while True:
-            if not (self._requests or self._settling):
-                deadline = self._idle_deadline()
-                timeout = None if deadline is None else max(0.0, deadline - self._clock())
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+            if not self._urgent():
+                timeout = self._next_round_in()
+                if timeout is None or timeout > 0:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    except TimeoutError:
+                        pass  # due: run the round
+                    else:
+                        continue  # woken: look again (urgent, or not due yet)
             self._busy = True
             try:
                 ok = await self._round()
@@ -314,6 +339,7 @@ class BudgetGuard:
                 ok = False
             finally:
                 self._busy = False
+                self._last_round = self._clock()
             if not ok:
                 await asyncio.sleep(_RETRY_SECONDS)
 
