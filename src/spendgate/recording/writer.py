@@ -30,6 +30,7 @@ Pricer = Callable[[CallRecord], None]
 Observer = Callable[[list[CallRecord]], None]
 _STOP = object()
 _RETRY_SECONDS = 1.0
+_NAP_SECONDS = 0.02
 
 
 @dataclass
@@ -158,20 +159,22 @@ class Recorder:
             return [], False
         if first is _STOP:
             return [], True
+        self._busy = True  # records held in a batch are not in the queue (flush waits)
         batch = [first]
         deadline = time.monotonic() + self.flush_interval
-        while len(batch) < self.batch_size:
+        while True:
+            # Take what is queued without waiting per record (a wait_for per record
+            # cost a task and a timer each), then nap briefly until the batch is
+            # full or the flush interval is up.
+            while len(batch) < self.batch_size and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is _STOP:
+                    return [r for r in batch if isinstance(r, CallRecord)], True
+                batch.append(item)
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                item = await asyncio.wait_for(self._queue.get(), remaining)
-            except TimeoutError:
-                break
-            if item is _STOP:
-                return [r for r in batch if isinstance(r, CallRecord)], True
-            batch.append(item)
-        return [r for r in batch if isinstance(r, CallRecord)], False
+            if len(batch) >= self.batch_size or remaining <= 0:
+                return [r for r in batch if isinstance(r, CallRecord)], False
+            await asyncio.sleep(min(remaining, _NAP_SECONDS))
 
     def _drain_nowait(self) -> list[object]:
         items = []
