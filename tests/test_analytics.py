@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -32,8 +33,17 @@ def test_rollups_equal_raw_sums(store: Store) -> None:
         for _ in range(12)
     ]
     ranges.append((T0 + timedelta(hours=3), T0 + timedelta(hours=40)))
+    extras: list[dict[str, str]] = [
+        {},
+        {"team": "Engineering"},
+        {"model": MODELS[0]},
+        {"status": "error"},
+        {"user": "ann"},
+        {"key_id": "k1", "project": "app"},
+        {"tag": "prod"},
+    ]
     for since, until in ranges:
-        for extra in ({}, {"team": "Engineering"}, {"model": MODELS[0]}, {"status": "error"}):
+        for extra in extras:
             flt = CallFilter(since=since, until=until, **extra)
             got = an.summary(flt, compare=False)
             assert {k: got[k] for k in KEYS} == raw_sums(store, flt), (since, until, extra)
@@ -44,6 +54,14 @@ def test_rollups_equal_raw_sums(store: Store) -> None:
             if row["key"] is None:
                 continue
             assert {k: row[k] for k in KEYS} == expected
+        for by, attr in (("user", "user"), ("key", "key_id"), ("project", "project")):
+            for row in an.breakdown(flt, by)["data"]:
+                if row["key"] is None:
+                    continue
+                scoped = CallFilter(since=since, until=until, **{attr: row["key"]})
+                assert {k: row[k] for k in KEYS} == raw_sums(store, scoped), (by, since, until)
+                errors = CallFilter(since=since, until=until, status="error", **{attr: row["key"]})
+                assert row["errors"] == store.count_calls(errors)
         tagged = an.breakdown(flt, "tag")["data"]
         for row in tagged:
             expected = raw_sums(store, CallFilter(since=since, until=until, tag=row["key"]))
@@ -129,3 +147,69 @@ def test_rebuild_and_prune_keep_rollups(store: Store, db_url: str) -> None:
     assert store.count_calls(CallFilter()) == 0
     assert Analytics(store).summary(CallFilter(since=T0, until=T0 + timedelta(days=4)),
                                     compare=False)["calls"] == 200  # fmt: skip
+
+
+def test_daily_rollups_answer_whole_days(store: Store) -> None:
+    """Whole UTC days come from the daily rollups and agree with the hourly ones."""
+    from spendgate.storage.analytics import DAILY, FULL, TAGS_DAILY, _plan
+
+    rng = random.Random(13)
+    store.insert_calls([random_record(rng) for _ in range(400)])
+    week = CallFilter(since=T0, until=T0 + timedelta(days=3))
+    assert _plan(week, ("user_name",), ("calls",)).daily is DAILY
+    assert _plan(CallFilter(status="error"), ("user_name",), ("calls",)).daily is None
+    assert _plan(week, ("tag",), ("calls", "cost_nanousd")).daily is TAGS_DAILY
+    assert _plan(week, ("tag",), ("lat_h01",)).daily is None  # histograms are hourly only
+    assert _plan(week, ("endpoint",), ("calls",)).hourly is FULL
+    an = Analytics(store)
+    by_user = an.grouped(week, ("user_name",), grain=86_400_000_000)
+    hourly = an.grouped(week, ("user_name",), grain=3_600_000_000)
+    for (day, user), m in by_user.items():
+        same_day = [
+            v for (h, u), v in hourly.items() if u == user and h - h % 86_400_000_000 == day
+        ]
+        assert m["cost_nanousd"] == sum(v["cost_nanousd"] for v in same_day)
+        assert m["lat_h05"] == sum(v["lat_h05"] for v in same_day)
+
+
+def test_migration_backfills_daily_rollups(tmp_path: object) -> None:
+    """Upgrading a database whose hourly rollups predate the daily ones fills them in."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from spendgate.storage.migrate import _config
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    store = Store.open(url)
+    rng = random.Random(21)
+    store.insert_calls([random_record(rng) for _ in range(300)])
+    before = Analytics(store).breakdown(CallFilter(since=T0, until=T0 + timedelta(days=3)), "user")
+    config = _config()
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0006@0003")
+    with store.engine.connect() as conn:
+        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+    assert "rollup_daily" not in names and "rollup_hourly" in names
+    store.upgrade()
+    after = Analytics(store).breakdown(CallFilter(since=T0, until=T0 + timedelta(days=3)), "user")
+    assert after == before
+    store.close()
+
+
+def test_ragged_ranges_use_raw_calls_exactly(store: Store) -> None:
+    """Partial hours at the edges: database sums (breakdowns) and Python folding (summary)."""
+    rng = random.Random(17)
+    store.insert_calls([random_record(rng, span_hours=6) for _ in range(500)])
+    an = Analytics(store)
+    since = T0 + timedelta(minutes=37, seconds=11)
+    until = T0 + timedelta(hours=4, minutes=5)
+    flt = CallFilter(since=since, until=until)
+    got = an.summary(flt, compare=False)
+    assert {k: got[k] for k in KEYS} == raw_sums(store, flt)
+    assert got["errors"] == store.count_calls(CallFilter(since=since, until=until, status="error"))
+    for by in ("model", "user", "status", "endpoint", "context_window"):
+        rows = an.breakdown(flt, by)["data"]
+        assert sum(r["calls"] for r in rows) == raw_sums(store, flt)["calls"], by
+    ok = an.breakdown(replace(flt, status="ok"), "team")["data"]
+    assert sum(r["calls"] for r in ok) == store.count_calls(replace(flt, status="ok"))

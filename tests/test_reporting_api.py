@@ -91,6 +91,19 @@ def test_exports_stream_and_total(gateway: GatewayServer, db_url: str) -> None:
         focus = client.get("/api/export/focus", params={"since": SINCE, "until": UNTIL}).text
         focus_rows = list(csv.DictReader(io.StringIO(focus)))
         assert str(sum(Decimal(r["BilledCost"]) for r in focus_rows)) == raw_total
+        for row in focus_rows:
+            assert row["BillingPeriodStart"] == "2026-10-01T00:00:00Z"
+            assert row["ChargePeriodStart"].endswith("T00:00:00Z")
+            if row["PricingQuantity"]:
+                listed = Decimal(row["ListUnitPrice"]) * int(row["PricingQuantity"])
+                assert abs(listed - Decimal(row["ListCost"])) < Decimal("0.000001")
+        assert {"ListUnitPrice", "SkuPriceId", "RegionName", "CommitmentDiscountId"} <= set(
+            focus_rows[0]
+        )
+        unpriced = client.get(
+            "/api/export", params={"format": "ndjson", "pricing_status": "unpriced"}
+        ).text.splitlines()
+        assert unpriced and all(json.loads(x)["pricing_status"] == "unpriced" for x in unpriced)
 
 
 def test_admin_api_usage_and_cost_report(gateway: GatewayServer, db_url: str) -> None:
@@ -125,6 +138,13 @@ def test_admin_api_usage_and_cost_report(gateway: GatewayServer, db_url: str) ->
         assert any("Usage - Input Tokens" in r["description"] for r in cost["data"][0]["results"])
         bad = client.get("/v1/organizations/cost_report", params={"bucket_width": "1h"})
         assert bad.status_code == 400 and bad.json()["type"] == "error"
+        limit = client.get(
+            "/v1/organizations/usage_report/messages", params={"starting_at": SINCE, "limit": "x"}
+        )
+        assert limit.status_code == 400
+        assert limit.json()["error"]["type"] == "invalid_request_error"
+        described = cost["data"][0]["results"][0]
+        assert described["context_window"] == "0-200k" and "service_tier" in described
 
 
 def test_cli_report_and_export(db_url: str, tmp_path: object) -> None:
@@ -144,3 +164,10 @@ def test_cli_report_and_export(db_url: str, tmp_path: object) -> None:
     assert len(lines.output.splitlines()) == store.count_calls(CallFilter())
     tail = runner.invoke(cli, ["tail", "--no-follow", "-n", "5", "--database-url", db_url])
     assert tail.exit_code == 0 and len(tail.output.splitlines()) == 5
+    errors = runner.invoke(
+        cli, ["export", "--format", "ndjson", "--status", "error", "--database-url", db_url]
+    )
+    assert errors.exit_code == 0
+    assert all(json.loads(x)["status_code"] >= 400 for x in errors.output.splitlines())
+    bad = runner.invoke(cli, ["export", "--status", "nope", "--database-url", db_url])
+    assert bad.exit_code != 0 and "HTTP status" in bad.output

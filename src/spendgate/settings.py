@@ -74,6 +74,14 @@ class Settings(BaseSettings):
             "Only used while bound to loopback unless allow_server_key_remote is set."
         ),
     )
+    anthropic_admin_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_ADMIN_KEY", "SPENDGATE_ANTHROPIC_ADMIN_KEY"),
+        description=(
+            "Anthropic Admin API key (sk-ant-admin…, ANTHROPIC_ADMIN_KEY) used only by "
+            "`spendgate import anthropic-admin` to pull Anthropic's usage and cost reports."
+        ),
+    )
     allow_server_key_remote: bool = Field(
         default=False,
         description=(

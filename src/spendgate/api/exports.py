@@ -39,15 +39,18 @@ def export(
     source: str | None = None,
     status: str | None = None,
     key_id: str | None = None,
+    credential: str | None = None,
     team: str | None = None,
     user: str | None = None,
     project: str | None = None,
     session_id: str | None = None,
+    pricing_status: str | None = None,
     endpoint: str | None = None,
     tag: str | None = None,
 ) -> StreamingResponse:
-    """Recorded calls matching the filters (same as ``/api/requests``), oldest first, streamed
-    in constant memory. CSV has flat columns; JSON and NDJSON carry the full call objects."""
+    """Recorded calls matching the filters (the same as ``/api/requests``), oldest first,
+    streamed in constant memory. CSV has flat columns; JSON and NDJSON carry the full call
+    objects."""
     flt = build_filter(
         since=since,
         until=until,
@@ -55,10 +58,12 @@ def export(
         source=source,
         status=status,
         key_id=key_id,
+        credential=credential,
         team=team,
         user=user,
         project=project,
         session_id=session_id,
+        pricing_status=pricing_status,
         endpoint=endpoint,
         tag=tag,
     )

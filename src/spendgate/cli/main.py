@@ -13,7 +13,7 @@ from spendgate.cli.alerts import alerts
 from spendgate.cli.common import build_settings, database_option, open_store, print_json
 from spendgate.cli.database import stats_command, vacuum_command
 from spendgate.cli.demo import demo
-from spendgate.cli.imports import import_
+from spendgate.cli.imports import import_, reconcile
 from spendgate.cli.keys import budgets, keys, teams
 from spendgate.cli.limits import limits
 from spendgate.cli.prices import prices, reprice_command, whatif_command
@@ -214,6 +214,7 @@ cli.add_command(users)
 cli.add_command(tokens)
 for _command in (report, tail, export, demo, import_, prices, reprice_command, whatif_command):
     cli.add_command(_command)
+cli.add_command(reconcile)
 db.add_command(rebuild_rollups_command)
 db.add_command(prune_command)
 db.add_command(stats_command)

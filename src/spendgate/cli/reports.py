@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -18,7 +19,6 @@ from spendgate.exports import ExportError, chargeback, chargeback_csv, export_ca
 from spendgate.ranges import Range, resolve
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.analytics import Analytics, AnalyticsError
-from spendgate.storage.calls import row_to_api
 from spendgate.storage.rollups import rebuild_rollups
 from spendgate.timeparse import TimeError, parse_when, parse_zone
 from spendgate.timeseries import timeseries
@@ -222,6 +222,46 @@ def _tail_line(call: dict[str, Any]) -> str:
     )
 
 
+# A call is recorded when it ends but listed under when it started: a long stream
+# shows up minutes after shorter calls that started later. tail keeps looking back.
+TAIL_LOOKBACK = timedelta(minutes=15)
+
+
+class TailWatcher:
+    """New calls since the last look, each once, even when recorded late (``spendgate tail``)."""
+
+    def __init__(self, store: Store, lookback: timedelta = TAIL_LOOKBACK) -> None:
+        self.store = store
+        self.lookback = lookback
+        self.seen: dict[str, datetime] = {}
+        self.horizon: datetime | None = None  # newest created_at seen so far
+
+    def recent(self, lines: int) -> list[dict[str, Any]]:
+        """The last ``lines`` calls, oldest first; everything older counts as seen."""
+        page = self.store.list_calls(CallFilter(), limit=max(lines, 1)).data
+        newest = self.store.list_calls(CallFilter(), limit=1).data
+        if newest:
+            self.horizon = parse_when(newest[0]["created_at"])
+            for at, call_id in self.store.call_ids_since(self.horizon - self.lookback):
+                self.seen[call_id] = at
+        return list(reversed(page))[-lines:] if lines else []
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Calls not shown yet, oldest first."""
+        since = (self.horizon - self.lookback) if self.horizon else datetime(1970, 1, 1, tzinfo=UTC)
+        fresh = [(at, i) for at, i in self.store.call_ids_since(since) if i not in self.seen]
+        if not fresh:
+            return []
+        for at, call_id in fresh:
+            self.seen[call_id] = at
+        newest = max(at for at, _ in fresh)
+        self.horizon = max(self.horizon or newest, newest)
+        cutoff = self.horizon - self.lookback
+        self.seen = {i: at for i, at in self.seen.items() if at >= cutoff}
+        calls = self.store.list_calls(CallFilter(ids=[i for _, i in fresh]), limit=len(fresh))
+        return list(reversed(calls.data))
+
+
 @click.command()
 @click.option("-n", "--lines", type=click.IntRange(0, 1000), default=10, help="Recent calls first.")
 @click.option("--follow/--no-follow", default=True, help="Keep watching for new calls.")
@@ -231,31 +271,20 @@ def _tail_line(call: dict[str, Any]) -> str:
 def tail(
     lines: int, follow: bool, interval: float, as_json: bool, database_url: str | None
 ) -> None:
-    """Watch calls as they are recorded (like tail -f)."""
+    """Watch calls as they are recorded (like tail -f), late-recorded long streams included."""
     import orjson
 
-    store = _open(database_url)
-    recent = list(reversed(store.list_calls(CallFilter(), limit=max(lines, 1)).data))
-    shown = recent[-lines:] if lines else []
-    last = (recent[-1]["created_at"], recent[-1]["id"]) if recent else ("", "")
+    watcher = TailWatcher(_open(database_url))
 
     def emit(call: dict[str, Any]) -> None:
-        out = orjson.dumps(call).decode() if as_json else _tail_line(call)
-        click.echo(out)
+        click.echo(orjson.dumps(call).decode() if as_json else _tail_line(call))
 
-    for call in shown:
+    for call in watcher.recent(lines):
         emit(call)
     while follow:
         time.sleep(interval)
-        since = store.list_calls(CallFilter(), limit=1).data
-        if not since or (since[0]["created_at"], since[0]["id"]) <= last:
-            continue
-        flt = CallFilter(since=parse_when(last[0])) if last[0] else CallFilter()
-        for row in store.iter_call_rows(flt):
-            call = row_to_api(row)
-            if (call["created_at"], call["id"]) > last:
-                emit(call)
-                last = (call["created_at"], call["id"])
+        for call in watcher.poll():
+            emit(call)
 
 
 @click.command()
@@ -267,10 +296,16 @@ def tail(
 @click.option("--until", default=None)
 @click.option("--tz", default=None, help="Time zone for --chargeback months and dates.")
 @click.option("--model", default=None)
+@click.option("--source", default=None, help="proxy, batch, manual or import.")
+@click.option("--status", default=None, help="ok, error or an HTTP status code.")
+@click.option("--key-id", default=None)
+@click.option("--credential", default=None, help="Credential fingerprint.")
 @click.option("--team", default=None)
 @click.option("--user", default=None)
 @click.option("--project", default=None)
-@click.option("--key-id", default=None)
+@click.option("--session-id", default=None)
+@click.option("--pricing-status", default=None, help="priced, unpriced, not_billable, ...")
+@click.option("--endpoint", default=None, help="e.g. /v1/messages")
 @click.option("--tag", default=None)
 @database_option
 def export(
@@ -284,7 +319,13 @@ def export(
     tz: str | None,
     **kw: Any,
 ) -> None:
-    """Export calls (csv, json, ndjson; streamed), a team chargeback or FOCUS CSV."""
+    """Export calls (csv, json, ndjson; streamed), a team chargeback or FOCUS CSV.
+
+    Call exports take the request log's filters and stream in constant memory.
+    """
+    status = kw.get("status")
+    if status is not None and status not in ("ok", "error") and not status.isdigit():
+        raise click.BadParameter("use ok, error or an HTTP status code", param_hint="--status")
     store = _open(database_url)
     try:
         zone = parse_zone(tz)

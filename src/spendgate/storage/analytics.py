@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Table, and_, case, func, or_, select, type_coerce
 
 from spendgate.money import NANO, format_usd, from_nanos
-from spendgate.storage.rollups import Key, aggregate
+from spendgate.storage.rollups import LONG_CONTEXT_TOKENS, Key, aggregate
 from spendgate.storage.rollups_schema import (
+    DAILY_DIMS,
     DAY_US,
     HIST_BASE_MS,
     HIST_BUCKETS,
@@ -32,15 +33,18 @@ from spendgate.storage.rollups_schema import (
     NARROW_DIMS,
     SESSION_DIMS,
     SESSION_MEASURES,
+    TAG_DAILY_MEASURES,
     TAG_DIMS,
     TTFT_BUCKETS,
+    rollup_daily,
     rollup_hourly,
     rollup_narrow_daily,
     rollup_narrow_hourly,
     rollup_sessions_daily,
+    rollup_tags_daily,
     rollup_tags_hourly,
 )
-from spendgate.storage.schema import from_micros, to_micros
+from spendgate.storage.schema import calls, from_micros, to_micros
 from spendgate.storage.store import CallFilter, Store
 
 Measures = dict[str, int]
@@ -71,24 +75,119 @@ _FILTER_COLUMNS = (
 )
 
 
+# The calls columns the rollup code reads (the breakdown and tags only when needed).
+_RAW_COLUMNS = tuple(
+    calls.c[name]
+    for name in (
+        "created_at",
+        *(d for d in HOURLY_DIMS if d != "context_window"),
+        "billable",
+        "cost_nanousd",
+        "cache_savings_nanousd",
+        "latency_ms",
+        "ttft_ms",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_5m_input_tokens",
+        "cache_creation_1h_input_tokens",
+        "web_search_requests",
+        "web_fetch_requests",
+        "thinking_tokens",
+    )
+)
+_COMPONENT_MEASURES = frozenset(
+    {
+        "cost_input_nanousd",
+        "cost_output_nanousd",
+        "cost_cache_write_5m_nanousd",
+        "cost_cache_write_1h_nanousd",
+        "cost_cache_read_nanousd",
+        "cost_web_search_nanousd",
+        "cost_other_nanousd",
+    }
+)
+
+
+def _raw_dim(col: str) -> Any:
+    """A rollup dimension computed from a ``calls`` row, as ``rollups.hourly_dims`` does."""
+    c = calls.c
+    if col == "status_code":
+        return func.coalesce(c.status_code, 0)
+    if col == "context_window":
+        prompt = (
+            c.input_tokens
+            + c.cache_read_input_tokens
+            + c.cache_creation_5m_input_tokens
+            + c.cache_creation_1h_input_tokens
+        )
+        return case((prompt > LONG_CONTEXT_TOKENS, "200k-1M"), else_="0-200k")
+    return func.coalesce(c[col], "")
+
+
+def _is_error() -> Any:
+    return or_(calls.c.status_code >= 400, calls.c.error_type.is_not(None))
+
+
+# Measures a partial hour can be summed for in SQL with exactly the rollups' rules
+# (the rest -- histograms, cost components -- are folded in Python).
+_SQL_MEASURES: dict[str, Any] = {
+    "calls": func.count(),
+    "errors": func.sum(case((_is_error(), 1), else_=0)),
+    "unpriced_calls": func.sum(
+        case((and_(calls.c.cost_nanousd.is_(None), calls.c.billable), 1), else_=0)
+    ),
+    **{
+        name: func.sum(calls.c[name])
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_5m_input_tokens",
+            "cache_creation_1h_input_tokens",
+            "web_search_requests",
+            "web_fetch_requests",
+            "thinking_tokens",
+        )
+    },
+    "cost_nanousd": func.sum(func.coalesce(calls.c.cost_nanousd, 0)),
+    "cache_savings_nanousd": func.sum(func.coalesce(calls.c.cache_savings_nanousd, 0)),
+}
+
+
 class AnalyticsError(ValueError):
     """A question the rollups cannot answer as asked; the message says what to change."""
 
 
 @dataclass(frozen=True)
 class Cube:
-    """One rollup table: its time column and grain, and the dimensions it keeps."""
+    """One rollup table: its time column and grain, the dimensions and measures it keeps."""
 
     table: Table
     time_col: str
     grain: int
     dims: tuple[str, ...]
+    measures: tuple[str, ...] = MEASURES
+    tagged: bool = False
+
+    def answers(self, needed: set[str], measures: tuple[str, ...], tagged: bool) -> bool:
+        """Whether this cube keeps every dimension and measure a question needs."""
+        return (
+            self.tagged == tagged
+            and needed <= set(self.dims)
+            and set(measures) <= set(self.measures)
+        )
 
 
 FULL = Cube(rollup_hourly, "hour", HOUR_US, HOURLY_DIMS)
-TAGS = Cube(rollup_tags_hourly, "hour", HOUR_US, TAG_DIMS)
+TAGS = Cube(rollup_tags_hourly, "hour", HOUR_US, TAG_DIMS, tagged=True)
 NARROW_HOURLY = Cube(rollup_narrow_hourly, "hour", HOUR_US, NARROW_DIMS)
 NARROW_DAILY = Cube(rollup_narrow_daily, "day", DAY_US, NARROW_DIMS)
+DAILY = Cube(rollup_daily, "day", DAY_US, DAILY_DIMS)
+TAGS_DAILY = Cube(rollup_tags_daily, "day", DAY_US, TAG_DIMS, TAG_DAILY_MEASURES, tagged=True)
+# Smallest first: the first cube that answers a question is the one read.
+HOURLY_CUBES = (NARROW_HOURLY, FULL, TAGS)
+DAILY_CUBES = (NARROW_DAILY, DAILY, TAGS_DAILY)
 
 
 @dataclass(frozen=True)
@@ -97,7 +196,7 @@ class _Plan:
     daily: Cube | None
 
 
-def _plan(flt: CallFilter, group: tuple[str, ...]) -> _Plan:
+def _plan(flt: CallFilter, group: tuple[str, ...], measures: tuple[str, ...] = ()) -> _Plan:
     unsupported = [
         name
         for name, value in (
@@ -115,17 +214,19 @@ def _plan(flt: CallFilter, group: tuple[str, ...]) -> _Plan:
     needed = set(group) | {col for attr, col in _FILTER_COLUMNS if getattr(flt, attr) is not None}
     if flt.status is not None:
         needed |= {"status_code", "error_type"}
-    if flt.tag is not None or "tag" in group:
+    tagged = flt.tag is not None or "tag" in group
+    if tagged:
+        needed.discard("tag")
         missing = needed - set(TAG_DIMS)
         if missing:
             raise AnalyticsError(
                 f"with a tag filter or tag breakdown, {', '.join(sorted(missing))} is not "
                 "available; tags can be combined with model, key, team, user and project"
             )
-        return _Plan(TAGS, None)
-    if needed <= set(NARROW_DIMS):
-        return _Plan(NARROW_HOURLY, NARROW_DAILY)
-    return _Plan(FULL, None)
+        needed.add("tag")
+    hourly = next(c for c in HOURLY_CUBES if c.answers(needed, measures, tagged))
+    daily = next((c for c in DAILY_CUBES if c.answers(needed, measures, tagged)), None)
+    return _Plan(hourly, daily)
 
 
 def _status_ok(status_code: Any, error_type: Any) -> Any:
@@ -172,8 +273,9 @@ def _matches(dims: Mapping[str, Any], flt: CallFilter) -> bool:
 
 def add_measures(target: Measures, source: Mapping[str, int]) -> None:
     """``target += source``, measure by measure."""
+    get = target.get
     for name, value in source.items():
-        target[name] = target.get(name, 0) + int(value)
+        target[name] = get(name, 0) + value
 
 
 # The measures ``present`` shows without ``detail`` (timeseries points, breakdown rows).
@@ -260,12 +362,12 @@ class Analytics:
         bucket start in µs. The smallest rollup that keeps the needed dimensions
         answers; whole days come from a daily rollup where there is one.
         """
-        plan = _plan(flt, group)
+        plan = _plan(flt, group, measures)
         out: dict[Key, Measures] = {}
         for cube, lo, hi in segments(plan, _us(flt.since), _us(flt.until), grain):
             if cube is None:
                 assert lo is not None and hi is not None
-                self._add_raw(out, plan.hourly, flt, group, grain, lo, hi)
+                self._add_raw(out, plan.hourly, flt, group, grain, lo, hi, measures)
             else:
                 self._add_rollup(out, cube, flt, group, grain, lo, hi, measures)
         for entry in out.values():  # raw edges only carry the measures that are non-zero
@@ -303,7 +405,13 @@ class Analytics:
                 if row[width] is None:  # SUM over no rows
                     continue
                 key = tuple(row[:width])
-                add_measures(out.setdefault(key, {}), dict(zip(measures, row[width:], strict=True)))
+                # int(): PostgreSQL sums BIGINTs as NUMERIC.
+                values = {m: int(v or 0) for m, v in zip(measures, row[width:], strict=True)}
+                entry = out.get(key)
+                if entry is None:
+                    out[key] = values
+                else:
+                    add_measures(entry, values)
 
     def _add_raw(
         self,
@@ -314,9 +422,34 @@ class Analytics:
         grain: int | None,
         since: int,
         until: int,
+        measures: tuple[str, ...],
     ) -> None:
-        window = CallFilter(since=from_micros(since), until=from_micros(until))
-        agg = aggregate(self.store.iter_call_rows(window))
+        """Aggregate the raw calls of a partial hour, exactly as the rollups would."""
+        if cube is not TAGS and set(measures) <= _SQL_MEASURES.keys():
+            self._add_raw_sql(out, flt, group, grain, since, until, measures)
+            return
+        window = CallFilter(
+            since=from_micros(since),
+            until=from_micros(until),
+            # Exact column equalities only narrow the read; _matches decides below.
+            status=flt.status,
+            model=flt.model or None,
+            key_id=flt.key_id or None,
+            team=flt.team or None,
+            user=flt.user or None,
+            project=flt.project or None,
+            endpoint=flt.endpoint or None,
+            source=flt.source or None,
+        )
+        columns = list(_RAW_COLUMNS)
+        if not _COMPONENT_MEASURES.isdisjoint(measures):
+            columns.append(calls.c.cost_breakdown)
+        if cube is TAGS:
+            columns.append(calls.c.tags)
+        stmt = select(*columns).where(*window.clauses())
+        with self.store.engine.connect() as conn:
+            rows = cast(Iterable[Mapping[str, Any]], conn.execute(stmt).mappings())
+            agg = aggregate(rows)
         entries = agg.tags if cube is TAGS else agg.hourly
         dims_of = TAG_DIMS if cube is TAGS else HOURLY_DIMS
         for key, vec in entries.items():
@@ -324,8 +457,44 @@ class Analytics:
             if not _matches(dims, flt):
                 continue
             at = () if grain is None else (key[0] - key[0] % grain,)
-            measures = {name: value for name, value in zip(MEASURES, vec, strict=True) if value}
-            add_measures(out.setdefault(at + tuple(dims[g] for g in group), {}), measures)
+            named = {name: value for name, value in zip(MEASURES, vec, strict=True) if value}
+            add_measures(out.setdefault(at + tuple(dims[g] for g in group), {}), named)
+
+    def _add_raw_sql(
+        self,
+        out: dict[Key, Measures],
+        flt: CallFilter,
+        group: tuple[str, ...],
+        grain: int | None,
+        since: int,
+        until: int,
+        measures: tuple[str, ...],
+    ) -> None:
+        """The simple sums of a partial hour, computed by the database (no rows fetched)."""
+        at = type_coerce(calls.c.created_at, BigInteger)
+        cols: list[Any] = [_raw_dim(g) for g in group]
+        if grain is not None:
+            cols.insert(0, at - at % grain)
+        where: list[ColumnElement[bool]] = [at >= since, at < until]
+        for attr, col in _FILTER_COLUMNS:
+            value = getattr(flt, attr)
+            if value is not None:
+                where.append(_raw_dim(col) == value)
+        if flt.status is not None:
+            where.append(
+                _status_clause(flt.status, _raw_dim("status_code"), _raw_dim("error_type"))
+            )
+        sums = [_SQL_MEASURES[m].label(m) for m in measures]
+        stmt = select(*cols, *sums).where(*where)
+        if cols:
+            stmt = stmt.group_by(*cols)
+        width = len(cols)
+        with self.store.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                if not any(row[width:]):  # no calls in the hour: one row of NULL sums
+                    continue
+                values = {m: int(v or 0) for m, v in zip(measures, row[width:], strict=True)}
+                add_measures(out.setdefault(tuple(row[:width]), {}), values)
 
     def totals(self, flt: CallFilter) -> Measures:
         """All measures for ``flt`` as one set of sums."""
@@ -512,7 +681,8 @@ def percentile(measures: Mapping[str, int], buckets: Iterable[str], q: float) ->
 
 def present(m: Mapping[str, int], *, detail: bool = False) -> dict[str, Any]:
     """The public JSON shape of a set of measures (money as decimal strings)."""
-    m = {**empty(), **m}
+    wanted = MEASURES if detail else PRESENT_MEASURES
+    m = {name: m.get(name, 0) for name in wanted}
     calls = m["calls"]
     creation = m["cache_creation_5m_input_tokens"] + m["cache_creation_1h_input_tokens"]
     out: dict[str, Any] = {

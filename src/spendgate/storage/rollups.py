@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import Connection, Engine, Table
 
 from spendgate.storage.rollups_schema import (
+    DAILY_DIMS,
     DAY_US,
     HIST_BASE_MS,
     HIST_BUCKETS,
@@ -31,12 +32,15 @@ from spendgate.storage.rollups_schema import (
     NARROW_DIMS,
     SESSION_DIMS,
     SESSION_MEASURES,
+    TAG_DAILY_MEASURES,
     TAG_DIMS,
     TTFT_BUCKETS,
+    rollup_daily,
     rollup_hourly,
     rollup_narrow_daily,
     rollup_narrow_hourly,
     rollup_sessions_daily,
+    rollup_tags_daily,
     rollup_tags_hourly,
 )
 from spendgate.storage.schema import to_micros
@@ -45,7 +49,9 @@ ROLLUP_TABLES = (
     rollup_hourly,
     rollup_narrow_hourly,
     rollup_narrow_daily,
+    rollup_daily,
     rollup_tags_hourly,
+    rollup_tags_daily,
     rollup_sessions_daily,
 )
 # Components of ``cost_breakdown`` (nano-dollars) with a column of their own;
@@ -228,6 +234,8 @@ _ZEROS = [0] * len(MEASURES)
 _MODEL_AT, _TEAM_AT = 1 + HOURLY_DIMS.index("model"), 1 + HOURLY_DIMS.index("team")
 _TAG_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in TAG_DIMS if d != "tag")
 _SESSION_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in SESSION_DIMS if d != "session_id")
+_DAILY_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in DAILY_DIMS)
+_TAG_DAILY_AT = tuple(_AT[name] for name in TAG_DAILY_MEASURES)
 assert TAG_DIMS[0] == "tag" and SESSION_DIMS[0] == "session_id"
 
 
@@ -260,6 +268,17 @@ class Aggregates:
         for key, vec in hourly.items():
             _fold(daily, (key[0] - key[0] % DAY_US, key[1], key[2]), vec)
         return hourly, daily
+
+    def daily(self) -> tuple[dict[Key, list[int]], dict[Key, list[int]]]:
+        """The daily attribution and tag rollups, folded from the hourly entries."""
+        daily: dict[Key, list[int]] = {}
+        for key, vec in self.hourly.items():
+            _fold(daily, (key[0] - key[0] % DAY_US, *(key[i] for i in _DAILY_PICK)), vec)
+        tags: dict[Key, list[int]] = {}
+        for key, vec in self.tags.items():
+            slim = [vec[i] for i in _TAG_DAILY_AT]
+            _fold(tags, (key[0] - key[0] % DAY_US, *key[1:]), slim)
+        return daily, tags
 
     def add_row(self, row: Mapping[str, Any]) -> None:
         """Fold one ``calls`` row in."""
@@ -368,6 +387,9 @@ def write_aggregates(conn: Connection, agg: Aggregates) -> None:
     _upsert(conn, rollup_narrow_hourly, "hour", NARROW_DIMS, MEASURES, narrow_hourly)
     _upsert(conn, rollup_narrow_daily, "day", NARROW_DIMS, MEASURES, narrow_daily)
     _upsert(conn, rollup_tags_hourly, "hour", TAG_DIMS, MEASURES, agg.tags)
+    daily, tags_daily = agg.daily()
+    _upsert(conn, rollup_daily, "day", DAILY_DIMS, MEASURES, daily)
+    _upsert(conn, rollup_tags_daily, "day", TAG_DIMS, TAG_DAILY_MEASURES, tags_daily)
     _upsert(conn, rollup_sessions_daily, "day", SESSION_DIMS, SESSION_COLUMNS, agg.sessions)
 
 

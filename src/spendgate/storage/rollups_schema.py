@@ -163,3 +163,48 @@ rollup_sessions_daily = Table(
     UniqueConstraint("day", *SESSION_DIMS, name="uq_rollup_sessions_daily_dims"),
     Index("ix_rollup_sessions_session", "session_id"),
 )
+
+# Daily rollups of the attribution dimensions (who spent it), so breakdowns by key,
+# user or project over weeks read a few thousand rows, not an hourly row per
+# combination. Partial days come from the hourly rollups.
+DAILY_DIMS: tuple[str, ...] = ("model", "key_id", "key_label", "team", "user_name", "project")
+
+rollup_daily = Table(
+    "rollup_daily",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("day", BigInteger, nullable=False),  # µs since epoch, start of the UTC day
+    *_dim_columns(DAILY_DIMS),
+    *_measure_columns(MEASURES),
+    UniqueConstraint("day", *DAILY_DIMS, name="uq_rollup_daily_dims"),
+    Index("ix_rollup_daily_user_day", "user_name", "day"),
+    Index("ix_rollup_daily_key_day", "key_id", "day"),
+    Index("ix_rollup_daily_project_day", "project", "day"),
+)
+
+# Tags per day keep the measures breakdowns and timeseries show (no histograms,
+# no cost components): tag questions over weeks stay cheap to write and to read.
+TAG_DAILY_MEASURES: tuple[str, ...] = (
+    "calls",
+    "errors",
+    "unpriced_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "web_search_requests",
+    "cost_nanousd",
+    "cache_savings_nanousd",
+)
+
+rollup_tags_daily = Table(
+    "rollup_tags_daily",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("day", BigInteger, nullable=False),
+    *_dim_columns(TAG_DIMS),
+    *_measure_columns(TAG_DAILY_MEASURES),
+    UniqueConstraint("day", *TAG_DIMS, name="uq_rollup_tags_daily_dims"),
+    Index("ix_rollup_tags_daily_tag_day", "tag", "day"),
+)

@@ -228,6 +228,20 @@ class Store:
                 return
             last = (rows[-1]["created_at"], rows[-1]["id"])
 
+    def call_ids_since(self, since: datetime) -> list[tuple[datetime, str]]:
+        """``(created_at, id)`` of every call made at or after ``since``, oldest first.
+
+        Reads only the ``(created_at, id)`` index, so watching the newest calls
+        (``spendgate tail``) stays cheap however long each row is.
+        """
+        stmt = (
+            select(calls.c.created_at, calls.c.id)
+            .where(calls.c.created_at >= since)
+            .order_by(calls.c.created_at, calls.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(row[0], row[1]) for row in conn.execute(stmt)]
+
     def count_calls(self, flt: CallFilter) -> int:
         """How many calls match ``flt``."""
         with self.engine.connect() as conn:

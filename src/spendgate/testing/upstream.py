@@ -24,9 +24,9 @@ from typing import Self
 
 from aiohttp import web
 
-from spendgate.testing import messages, resources
+from spendgate.testing import admin, messages, resources
 from spendgate.testing.scenario import Scenario, ScenarioError
-from spendgate.testing.served import Exchange, Served, ServedLog, new_id
+from spendgate.testing.served import JSON, Exchange, Served, ServedLog, new_id
 from spendgate.testing.wire import (
     EXCHANGE,
     SCENARIO,
@@ -145,6 +145,7 @@ def create_app(state: FakeState) -> web.Application:
     router.add_post("/v1/messages/count_tokens", messages.count_tokens)
     router.add_post("/v1/complete", messages.complete)
     resources.add_routes(router)
+    admin.add_routes(router)
     router.add_route("*", "/{tail:.*}", _unknown)
     return app
 
@@ -197,6 +198,15 @@ class FakeUpstream:
     @chunk_delay.setter
     def chunk_delay(self, seconds: float) -> None:
         self._state.chunk_delay = seconds
+
+    def set_admin_reports(
+        self, *, usage: list[JSON] | None = None, cost: list[JSON] | None = None
+    ) -> None:
+        """Buckets the Admin API reports serve (shaped like Anthropic's ``data`` items)."""
+        if usage is not None:
+            self._state.admin_reports["usage"] = list(usage)
+        if cost is not None:
+            self._state.admin_reports["cost"] = list(cost)
 
     def clear(self) -> None:
         """Forget the served log (batches and files are kept)."""

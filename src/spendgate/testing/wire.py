@@ -33,6 +33,8 @@ class FakeState:
     batches: dict[str, JSON] = field(default_factory=dict)
     batch_results: dict[str, bytes] = field(default_factory=dict)
     files: dict[str, StoredFile] = field(default_factory=dict)
+    # Admin API report buckets by kind ("usage", "cost"), as Anthropic shapes them.
+    admin_reports: dict[str, list[JSON]] = field(default_factory=dict)
 
 
 STATE = web.AppKey("spendgate_fake_state", FakeState)
