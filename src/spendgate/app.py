@@ -172,6 +172,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         read_timeout=settings.read_timeout,
     )
     proxy.reserve, proxy.settle = governance.reserve, governance.settle
+    proxy.batches = governance.batch_call
     gateway = Gateway(
         settings=settings,
         book=book,

@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from spendgate.batches import BatchCall, BatchLedger, Submit
 from spendgate.budgets.guard import BudgetGuard, Reservation
 from spendgate.keys import KeyResolver
 from spendgate.limits.guard import LimitGuard, LimitHold
 from spendgate.pricing import PriceBook
 from spendgate.proxy.auth import AuthError, ProxyKeyGrant, Resolved
 from spendgate.proxy.errors import Refused
-from spendgate.proxy.forward import RequestInfo
+from spendgate.proxy.forward import Receive, RequestInfo, Scope
 from spendgate.records import CallRecord
 from spendgate.settings import Settings
 from spendgate.storage import Store
+from spendgate.storage.batches import BatchStore
 from spendgate.storage.budgets import BudgetStore
 from spendgate.storage.keys import KeyStore
 from spendgate.storage.limits import LimitStore
@@ -46,6 +48,7 @@ class Governance:
     guard: BudgetGuard | None = None
     limits: LimitStore | None = None
     limiter: LimitGuard | None = None
+    ledger: BatchLedger | None = None  # Message Batches (budgets and recording)
     _box: SecretBox | None = field(default=None, repr=False)
 
     def box(self) -> SecretBox:
@@ -66,6 +69,14 @@ class Governance:
         )
         self.limits = LimitStore(store.engine)
         self.limiter = LimitGuard(self.limits, ttl=ttl)
+        self.ledger = BatchLedger(
+            book=self.book,
+            guard=self.guard,
+            budgets=self.budgets,
+            store=BatchStore(store.engine),
+            upstream_url=self.settings.upstream_url,
+        )
+        self.ledger.start()  # start-up runs on the event loop: the sweep task joins it
 
     def changed(self) -> None:
         """Drop cached keys and budgets after a change made through this gateway."""
@@ -78,6 +89,8 @@ class Governance:
 
     async def close(self) -> None:
         """Write pending budget settlements and give leases back (gateway shutdown)."""
+        if self.ledger is not None:
+            await self.ledger.stop()
         if self.guard is not None:
             await self.guard.close()
 
@@ -88,6 +101,14 @@ class Governance:
                 "spendgate is still starting; retry", status=503, error_type="api_error"
             )
         return await self.resolver(secret)
+
+    async def batch_call(
+        self, scope: Scope, receive: Receive, resolved: Resolved, record: CallRecord, submit: Submit
+    ) -> BatchCall | None:
+        """The proxy's Message Batches hook (see :mod:`spendgate.batches`)."""
+        if self.ledger is None:
+            return None
+        return await self.ledger(scope, receive, resolved, record, submit)
 
     async def reserve(self, resolved: Resolved, info: RequestInfo, path: str) -> Any:
         """The proxy's reserve hook: rate limits first (a 429 to retry), then budgets."""

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from spendgate.usage import Usage
 
-Source = Literal["proxy", "manual", "import"]
+Source = Literal["proxy", "manual", "import", "batch"]
 PricingStatus = Literal["priced", "unpriced", "not_billable", "not_list_priced", "pending"]
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -147,6 +147,37 @@ def _response_headers(resp: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]
 
 Hook = Callable[[Resolved, RequestInfo, str], Awaitable[Any]]
 Settle = Callable[[Any, CallRecord], Awaitable[None]]
+# Message Batches (spendgate.batches) take every call under this path.
+BATCHES_PATH = "/v1/messages/batches"
+
+
+class Capture(Protocol):
+    """Reads a response body on the side as it is relayed."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def result(self) -> Captured: ...
+
+
+class BatchCall(Protocol):
+    """The side work of one Message Batches call (see :mod:`spendgate.batches`)."""
+
+    body: bytes | None  # the request body, read by the hook; forwarded as is
+
+    @property
+    def rewrites(self) -> bool: ...
+
+    def tee(self, encoding: str | None) -> Capture | None: ...
+
+    async def rewrite(self, body: bytes, encoding: str | None) -> bytes: ...
+
+    async def finish(self, record: CallRecord) -> None: ...
+
+
+BatchHook = Callable[
+    [Scope, Receive, Resolved, CallRecord, Callable[[CallRecord], None]],
+    Awaitable[BatchCall | None],
+]
 
 
 class Proxy:
@@ -172,6 +203,8 @@ class Proxy:
         # forwarding, settle with the finished record.
         self.reserve: Hook | None = None
         self.settle: Settle | None = None
+        # Message Batches: budgets at creation, usage read from the results.
+        self.batches: BatchHook | None = None
         # Calls being handled now (graceful shutdown and flush wait for zero).
         self.in_flight = 0
 
@@ -209,6 +242,15 @@ class Proxy:
         record.model_requested = info.model
         record.stream = info.stream
         record.billable = billable
+        batch = None
+        if self.batches is not None and path.startswith(BATCHES_PATH):
+            try:
+                batch = await self.batches(scope, receive, resolved, record, self.submit)
+            except Refused as refusal:
+                await _refuse(send, record, refusal)
+                return
+            if batch is not None and batch.body is not None:
+                info = RequestInfo(body=batch.body)
         reservation = None
         if self.reserve is not None and billable:
             try:
@@ -227,10 +269,12 @@ class Proxy:
                 record.billable = False
                 return
         try:
-            await self._forward(scope, receive, send, record, resolved, info)
+            await self._forward(scope, receive, send, record, resolved, info, batch)
         finally:
             if self.settle is not None and reservation is not None:
                 await self.settle(reservation, record)
+            if batch is not None:
+                await batch.finish(record)
 
     async def _forward(
         self,
@@ -240,6 +284,7 @@ class Proxy:
         record: CallRecord,
         resolved: Resolved,
         info: RequestInfo,
+        batch: BatchCall | None = None,
     ) -> None:
         assert self.session is not None, "proxy used before the app started"
         query = scope.get("query_string", b"")
@@ -255,7 +300,9 @@ class Proxy:
             resp = await self.session.request(
                 scope["method"],
                 url,
-                headers=upstream_headers(scope["headers"], resolved, billable=record.billable),
+                headers=upstream_headers(
+                    scope["headers"], resolved, billable=record.billable or batch is not None
+                ),
                 data=data,
                 allow_redirects=False,
                 timeout=self.timeout,
@@ -272,7 +319,7 @@ class Proxy:
         # the client's disconnect: a streamed relay watches it (see _relay_body).
         body_read = data is None or info.body is not None
         try:
-            await self._relay(resp, send, record, receive if body_read else None)
+            await self._relay(resp, send, record, receive if body_read else None, batch)
         finally:
             resp.release()
 
@@ -297,6 +344,7 @@ class Proxy:
         send: Send,
         record: CallRecord,
         receive: Receive | None,
+        batch: BatchCall | None = None,
     ) -> None:
         record.status_code = resp.status
         record.request_id = resp.headers.get("request-id")
@@ -304,11 +352,16 @@ class Proxy:
         encoding = resp.headers.get("content-encoding")
         is_sse = content_type.startswith("text/event-stream")
         record.stream = record.stream or is_sse
-        capture: SseCapture | JsonCapture | None = None
+        capture: Capture | None = None
         if (record.billable or resp.status >= 400) and (
             encoding or "identity"
         ) in _READABLE_ENCODINGS:
             capture = SseCapture(encoding) if is_sse else JsonCapture(encoding)
+        if batch is not None and resp.status < 400:
+            if batch.rewrites:
+                await self._relay_rewritten(resp, send, record, batch, encoding)
+                return
+            capture = batch.tee(encoding)
         try:
             await send(
                 {
@@ -332,7 +385,7 @@ class Proxy:
         resp: aiohttp.ClientResponse,
         send: Send,
         record: CallRecord,
-        capture: SseCapture | JsonCapture | None,
+        capture: Capture | None,
         receive: Receive | None,
     ) -> None:
         length = resp.content_length
@@ -371,6 +424,37 @@ class Proxy:
                 watch.cancel()
         await _send_body(send, b"", more=False)
 
+    async def _relay_rewritten(
+        self,
+        resp: aiohttp.ClientResponse,
+        send: Send,
+        record: CallRecord,
+        batch: BatchCall,
+        encoding: str | None,
+    ) -> None:
+        """A small JSON answer read whole and passed through the batch hook."""
+        try:
+            body = await resp.read()
+        except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            record.complete = False
+            record.error_type = "upstream_reset"
+            record.error_message = f"{type(exc).__name__}: {exc}"[:500]
+            record.status_code = 502
+            await send_error(send, 502, "api_error", "spendgate: upstream answer cut short")
+            return
+        self._mark_first_byte(record)
+        headers = _response_headers(resp)
+        changed = await batch.rewrite(body, encoding)
+        if changed is not body:
+            drop = (b"content-length", b"content-encoding")
+            headers = [(n, v) for n, v in headers if n not in drop]
+            headers.append((b"content-length", str(len(changed)).encode()))
+        try:
+            await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        except OSError as exc:
+            raise ClientGone from exc
+        await _send_body(send, changed, more=False)
+
     @staticmethod
     def _mark_first_byte(record: CallRecord) -> None:
         record.first_byte_at = utcnow()
@@ -402,6 +486,17 @@ class Proxy:
             self.submit(record)
         except Exception:  # recording must never break the proxied call
             log.exception("could not submit call record %s", record.id)
+
+
+async def _refuse(send: Send, record: CallRecord, refusal: Refused) -> None:
+    """Answer a refused call and mark its record (it is not forwarded)."""
+    await send_error(
+        send, refusal.status, refusal.error_type, refusal.message, extra_headers=refusal.headers
+    )
+    record.status_code = refusal.status
+    record.error_type = refusal.reason
+    record.error_message = refusal.message
+    record.billable = False
 
 
 async def _disconnected(receive: Receive) -> None:
