@@ -187,7 +187,7 @@ def test_migration_backfills_daily_rollups(tmp_path: object) -> None:
     config = _config()
     with store.engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0006@0003")
+        command.downgrade(config, "0005")  # the revision before the daily rollups
     with store.engine.connect() as conn:
         names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
     assert "rollup_daily" not in names and "rollup_hourly" in names
