@@ -3,6 +3,8 @@ attributed to the creator, and budgets reserved at creation and settled from res
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 from datetime import timedelta
 from typing import Any
@@ -12,8 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from spendgate.batches import result_record_id
-from spendgate.records import utcnow
+from spendgate.batches import BatchCall, BatchLedger, result_record_id
+from spendgate.pricing import PriceBook
+from spendgate.records import CallRecord, utcnow
 from spendgate.storage.batches_schema import batches
 from spendgate.testing.gateway import GatewayServer
 from spendgate.testing.upstream import FakeUpstream
@@ -171,3 +174,45 @@ def test_sweep_releases_reservations_past_results_retention(gateway: GatewayServ
     assert gateway.call(governance.ledger.sweep()) == 0  # nothing twice
     report = _report(gateway, budget["id"])
     assert (report["reserved_usd"], report["spent_usd"]) == ("0.000000000", "0.000000000")
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_results_tee_reads_lines_split_across_chunks(encoding: str | None) -> None:
+    """Byte-sized chunks, gzip, a last line without a newline, unbilled results skipped."""
+    lines = [
+        {
+            "custom_id": f"req-{i}",
+            "result": {
+                "type": "succeeded",
+                "message": {
+                    "id": f"msg_{i}",
+                    "model": MODEL,
+                    "stop_reason": "end_turn",
+                    "usage": {"input_tokens": 16, "output_tokens": 5},  # no service_tier
+                },
+            },
+        }
+        for i in range(3)
+    ]
+    lines.insert(1, {"custom_id": "gone", "result": {"type": "expired"}})
+    body = b"\n".join(json.dumps(line).encode() for line in lines)  # no final newline
+    if encoding == "gzip":
+        body = gzip.compress(body)
+    filed: list[CallRecord] = []
+    ledger = BatchLedger(
+        book=PriceBook.load(),
+        guard=None,  # type: ignore[arg-type]
+        budgets=None,  # type: ignore[arg-type]
+        store=None,  # type: ignore[arg-type]
+        upstream_url="https://api.anthropic.com",
+    )
+    call = BatchCall(ledger, "results", None, filed.append, batch_id="msgbatch_1")
+    tee = call.tee(encoding)
+    assert tee is not None
+    for i in range(0, len(body), 7):
+        tee.feed(body[i : i + 7])
+    tee.result()
+    assert [r.message_id for r in filed] == ["msg_0", "msg_1", "msg_2"]
+    assert all(r.usage.service_tier == "batch" for r in filed)  # batch prices applied
+    assert all(r.cost_nanousd == 61_500 for r in filed)
+    assert call.cost_nanousd == 184_500

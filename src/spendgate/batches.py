@@ -114,8 +114,11 @@ def _decompressor(encoding: str | None) -> Any:
     return None
 
 
-def _origin(scope: Scope) -> str:
+def _origin(scope: Scope) -> str | None:
+    """How the client reached us (``results_url`` is rewritten to it); None without a Host."""
     host = next((v for k, v in scope["headers"] if k == b"host"), b"").decode("latin-1")
+    if not host:
+        return None
     return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
 
 
@@ -185,7 +188,7 @@ class BatchCall:
 
     ledger: BatchLedger
     kind: str  # "create", "results" or "object"
-    origin: str
+    origin: str | None
     submit: Submit
     body: bytes | None = None
     batch_id: str | None = None
@@ -267,7 +270,7 @@ class BatchCall:
                 await self.ledger.name(self)
             url = obj.get("results_url")
             upstream = self.ledger.upstream_url
-            if isinstance(url, str) and url.startswith(upstream + "/"):
+            if self.origin and isinstance(url, str) and url.startswith(upstream + "/"):
                 obj["results_url"] = self.origin + url[len(upstream) :]
                 changed = True
             counts = obj.get("request_counts")
