@@ -1,7 +1,7 @@
 // Period, time zone and team/key/model filters. They live in the URL and carry
 // across pages; every page that shows spend reads them.
 
-import { useId, useMemo } from "react";
+import { useId, useMemo, useState } from "react";
 import { useBreakdown, useKeys, useMe, useTeams } from "../api/hooks";
 import { useAccess } from "../lib/access";
 import { useFilters } from "../lib/filters";
@@ -48,6 +48,7 @@ function useChoices() {
 export function FilterBar({ dimensions = true }: { dimensions?: boolean }) {
   const [filters, setFilters] = useFilters();
   const ownTeams = useMe().data?.user?.teams ?? null;
+  const [open, setOpen] = useState(false);
   const choices = useChoices();
   const id = useId();
   const zoneList = useMemo(() => zones(filters.tz), [filters.tz]);
@@ -63,8 +64,24 @@ export function FilterBar({ dimensions = true }: { dimensions?: boolean }) {
     }
   };
 
+  const summary = [
+    filters.period === "custom" ? `${filters.since ?? "…"} – ${filters.until ?? "today"}` : PERIOD_LABELS[filters.period],
+    filters.tz,
+    filters.team && `team ${filters.team}`,
+    filters.key && "one key",
+    filters.model,
+  ]
+    .filter(Boolean)
+    .join(" · ");
+
   return (
-    <form className="filters" aria-label="Filters" onSubmit={(e) => e.preventDefault()}>
+    <form className={`filters ${open ? "filters-open" : ""}`} aria-label="Filters" onSubmit={(e) => e.preventDefault()}>
+      {/* Phones show one line; the filters open below it. */}
+      <button type="button" className="btn btn-quiet filters-toggle" aria-expanded={open} onClick={() => setOpen(!open)}>
+        <span className="filters-toggle-label">Filters</span>
+        <span className="filters-toggle-summary">{summary}</span>
+        <span aria-hidden="true">{open ? "▴" : "▾"}</span>
+      </button>
       <div className="filter">
         <label htmlFor={`${id}-period`}>Period</label>
         <select id={`${id}-period`} value={filters.period} onChange={(e) => setPeriod(e.target.value as PeriodName)}>

@@ -108,3 +108,22 @@ describe("forecastBars", () => {
 it("adds tokens of every class", () => {
   expect(tokenTotal({ input_tokens: 1, output_tokens: 2, cache_read_input_tokens: 3, cache_creation_input_tokens: 4 })).toBe(10);
 });
+
+describe("palette contrast", () => {
+  function luminance(hex: string): number {
+    const [r, g, b] = [1, 3, 5].map((i) => {
+      const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+  }
+  const contrast = (a: string, b: string) => {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi! + 0.05) / (lo! + 0.05);
+  };
+
+  it.each([...PALETTE, OTHER_COLOR])("%s is visible on both themes' cards", (color) => {
+    expect(contrast(color, "#ffffff")).toBeGreaterThanOrEqual(3);
+    expect(contrast(color, "#171b22")).toBeGreaterThanOrEqual(3);
+  });
+});

@@ -8,18 +8,21 @@ import { parseNanos, usdNumber } from "./money";
 export const NONE_LABEL = "(none)";
 export const OTHER_LABEL = "Other";
 
-/** Eight hues that keep 3:1 contrast on both the light and the dark background. */
+/**
+ * Eight hues, each with at least 3:1 contrast (WCAG 1.4.11) against the card
+ * background of both themes (#ffffff and #171b22), so bars and slices stay visible.
+ */
 export const PALETTE = [
   "#4f7df3",
-  "#e8833a",
-  "#2fa37c",
+  "#d0702a",
+  "#279270",
   "#c957b5",
-  "#d4a72c",
-  "#5bb4d6",
+  "#a98518",
+  "#2b93b8",
   "#e05d5d",
   "#8c7ae6",
 ] as const;
-export const OTHER_COLOR = "#8a94a6";
+export const OTHER_COLOR = "#808a9c";
 
 export function label(key: string | null | undefined): string {
   return key === null || key === undefined || key === "" ? NONE_LABEL : key;
