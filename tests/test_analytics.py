@@ -151,7 +151,7 @@ def test_rebuild_and_prune_keep_rollups(store: Store, db_url: str) -> None:
 
 def test_daily_rollups_answer_whole_days(store: Store) -> None:
     """Whole UTC days come from the daily rollups and agree with the hourly ones."""
-    from spendgate.storage.analytics import DAILY, FULL, TAGS_DAILY, _plan
+    from spendgate.storage.analytics import DAILY, FULL, TAGS_DAILY, AnalyticsError, _plan
 
     rng = random.Random(13)
     store.insert_calls([random_record(rng) for _ in range(400)])
@@ -159,7 +159,11 @@ def test_daily_rollups_answer_whole_days(store: Store) -> None:
     assert _plan(week, ("user_name",), ("calls",)).daily is DAILY
     assert _plan(CallFilter(status="error"), ("user_name",), ("calls",)).daily is None
     assert _plan(week, ("tag",), ("calls", "cost_nanousd")).daily is TAGS_DAILY
-    assert _plan(week, ("tag",), ("lat_h01",)).daily is None  # histograms are hourly only
+    with pytest.raises(AnalyticsError, match="not kept per tag"):
+        _plan(week, ("tag",), ("lat_h01",))
+    tagged = Analytics(store).summary(replace(week, tag="prod"), compare=False)
+    assert tagged["latency_ms"] is None and tagged["cost_breakdown_usd"] is None
+    assert tagged["calls"] == store.count_calls(replace(week, tag="prod"))
     assert _plan(week, ("endpoint",), ("calls",)).hourly is FULL
     an = Analytics(store)
     by_user = an.grouped(week, ("user_name",), grain=86_400_000_000)

@@ -33,8 +33,8 @@ from spendgate.storage.rollups_schema import (
     NARROW_DIMS,
     SESSION_DIMS,
     SESSION_MEASURES,
-    TAG_DAILY_MEASURES,
     TAG_DIMS,
+    TAG_MEASURES,
     TTFT_BUCKETS,
     rollup_daily,
     rollup_hourly,
@@ -180,11 +180,11 @@ class Cube:
 
 
 FULL = Cube(rollup_hourly, "hour", HOUR_US, HOURLY_DIMS)
-TAGS = Cube(rollup_tags_hourly, "hour", HOUR_US, TAG_DIMS, tagged=True)
+TAGS = Cube(rollup_tags_hourly, "hour", HOUR_US, TAG_DIMS, TAG_MEASURES, tagged=True)
 NARROW_HOURLY = Cube(rollup_narrow_hourly, "hour", HOUR_US, NARROW_DIMS)
 NARROW_DAILY = Cube(rollup_narrow_daily, "day", DAY_US, NARROW_DIMS)
 DAILY = Cube(rollup_daily, "day", DAY_US, DAILY_DIMS)
-TAGS_DAILY = Cube(rollup_tags_daily, "day", DAY_US, TAG_DIMS, TAG_DAILY_MEASURES, tagged=True)
+TAGS_DAILY = Cube(rollup_tags_daily, "day", DAY_US, TAG_DIMS, TAG_MEASURES, tagged=True)
 # Smallest first: the first cube that answers a question is the one read.
 HOURLY_CUBES = (NARROW_HOURLY, FULL, TAGS)
 DAILY_CUBES = (NARROW_DAILY, DAILY, TAGS_DAILY)
@@ -224,7 +224,12 @@ def _plan(flt: CallFilter, group: tuple[str, ...], measures: tuple[str, ...] = (
                 "available; tags can be combined with model, key, team, user and project"
             )
         needed.add("tag")
-    hourly = next(c for c in HOURLY_CUBES if c.answers(needed, measures, tagged))
+    hourly = next((c for c in HOURLY_CUBES if c.answers(needed, measures, tagged)), None)
+    if hourly is None:
+        raise AnalyticsError(
+            "latency, time-to-first-token and cost components are not kept per tag; "
+            "ask for tokens, cost, calls or errors, or filter by key, user or project instead"
+        )
     daily = next((c for c in DAILY_CUBES if c.answers(needed, measures, tagged)), None)
     return _Plan(hourly, daily)
 
@@ -496,15 +501,20 @@ class Analytics:
                 values = {m: int(v or 0) for m, v in zip(measures, row[width:], strict=True)}
                 add_measures(out.setdefault(tuple(row[:width]), {}), values)
 
-    def totals(self, flt: CallFilter) -> Measures:
-        """All measures for ``flt`` as one set of sums."""
-        return self.grouped(flt, ()).get((), empty())
+    def totals(self, flt: CallFilter, measures: tuple[str, ...] = MEASURES) -> Measures:
+        """``measures`` (default: all) for ``flt`` as one set of sums."""
+        return self.grouped(flt, (), measures=measures).get((), dict.fromkeys(measures, 0))
 
     # -- questions ------------------------------------------------------------
 
     def summary(self, flt: CallFilter, *, compare: bool = True) -> dict[str, Any]:
-        """Spend, calls, tokens, latency and errors for a range, with the previous period."""
-        current = present(self.totals(flt), detail=True)
+        """Spend, calls, tokens, latency and errors for a range, with the previous period.
+
+        With a tag filter, latency percentiles and cost components are null: tag
+        rollups keep tokens, cost, calls and errors only.
+        """
+        kept = TAG_MEASURES if flt.tag is not None else MEASURES
+        current = present(self.totals(flt, kept), detail=True, kept=kept)
         result: dict[str, Any] = {
             "since": _iso(flt.since),
             "until": _iso(flt.until),
@@ -512,7 +522,8 @@ class Analytics:
         }
         if compare and flt.since is not None and flt.until is not None:
             span = flt.until - flt.since
-            prev = present(self.totals(replace(flt, since=flt.since - span, until=flt.since)))
+            before = replace(flt, since=flt.since - span, until=flt.since)
+            prev = present(self.totals(before, PRESENT_MEASURES))
             result["previous"] = {"since": _iso(flt.since - span), "until": _iso(flt.since), **prev}
             result["change"] = {
                 "cost_pct": _pct_change(prev["cost_usd"], current["cost_usd"]),
@@ -679,8 +690,13 @@ def percentile(measures: Mapping[str, int], buckets: Iterable[str], q: float) ->
     return None
 
 
-def present(m: Mapping[str, int], *, detail: bool = False) -> dict[str, Any]:
-    """The public JSON shape of a set of measures (money as decimal strings)."""
+def present(
+    m: Mapping[str, int], *, detail: bool = False, kept: tuple[str, ...] = MEASURES
+) -> dict[str, Any]:
+    """The public JSON shape of a set of measures (money as decimal strings).
+
+    With ``detail``, figures whose measures are not in ``kept`` are null.
+    """
     wanted = MEASURES if detail else PRESENT_MEASURES
     m = {name: m.get(name, 0) for name in wanted}
     calls = m["calls"]
@@ -698,13 +714,14 @@ def present(m: Mapping[str, int], *, detail: bool = False) -> dict[str, Any]:
     if not detail:
         return out
     avg = from_nanos(m["cost_nanousd"]) / calls if calls else Decimal(0)
+    full = "lat_h00" in kept and "cost_input_nanousd" in kept
     out.update(
         {
             "cache_creation_5m_input_tokens": m["cache_creation_5m_input_tokens"],
             "cache_creation_1h_input_tokens": m["cache_creation_1h_input_tokens"],
             "web_search_requests": m["web_search_requests"],
-            "web_fetch_requests": m["web_fetch_requests"],
-            "thinking_tokens": m["thinking_tokens"],
+            "web_fetch_requests": m["web_fetch_requests"] if full else None,
+            "thinking_tokens": m["thinking_tokens"] if full else None,
             "unpriced_calls": m["unpriced_calls"],
             "avg_cost_per_call_usd": str(avg.quantize(NANO, ROUND_HALF_EVEN)),
             "error_rate": _share(m["errors"], calls),
@@ -719,9 +736,11 @@ def present(m: Mapping[str, int], *, detail: bool = False) -> dict[str, Any]:
                     "web_search",
                     "other",
                 )
-            },
-            "latency_ms": _latency(m, "latency", LATENCY_BUCKETS),
-            "ttft_ms": _latency(m, "ttft", TTFT_BUCKETS),
+            }
+            if full
+            else None,
+            "latency_ms": _latency(m, "latency", LATENCY_BUCKETS) if full else None,
+            "ttft_ms": _latency(m, "ttft", TTFT_BUCKETS) if full else None,
         }
     )
     return out

@@ -32,8 +32,8 @@ from spendgate.storage.rollups_schema import (
     NARROW_DIMS,
     SESSION_DIMS,
     SESSION_MEASURES,
-    TAG_DAILY_MEASURES,
     TAG_DIMS,
+    TAG_MEASURES,
     TTFT_BUCKETS,
     rollup_daily,
     rollup_hourly,
@@ -235,7 +235,7 @@ _MODEL_AT, _TEAM_AT = 1 + HOURLY_DIMS.index("model"), 1 + HOURLY_DIMS.index("tea
 _TAG_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in TAG_DIMS if d != "tag")
 _SESSION_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in SESSION_DIMS if d != "session_id")
 _DAILY_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in DAILY_DIMS)
-_TAG_DAILY_AT = tuple(_AT[name] for name in TAG_DAILY_MEASURES)
+_TAG_AT = tuple(_AT[name] for name in TAG_MEASURES)
 assert TAG_DIMS[0] == "tag" and SESSION_DIMS[0] == "session_id"
 
 
@@ -276,7 +276,7 @@ class Aggregates:
             _fold(daily, (key[0] - key[0] % DAY_US, *(key[i] for i in _DAILY_PICK)), vec)
         tags: dict[Key, list[int]] = {}
         for key, vec in self.tags.items():
-            slim = [vec[i] for i in _TAG_DAILY_AT]
+            slim = [vec[i] for i in _TAG_AT]
             _fold(tags, (key[0] - key[0] % DAY_US, *key[1:]), slim)
         return daily, tags
 
@@ -386,10 +386,11 @@ def write_aggregates(conn: Connection, agg: Aggregates) -> None:
     narrow_hourly, narrow_daily = agg.narrow()
     _upsert(conn, rollup_narrow_hourly, "hour", NARROW_DIMS, MEASURES, narrow_hourly)
     _upsert(conn, rollup_narrow_daily, "day", NARROW_DIMS, MEASURES, narrow_daily)
-    _upsert(conn, rollup_tags_hourly, "hour", TAG_DIMS, MEASURES, agg.tags)
+    tags = {key: [vec[i] for i in _TAG_AT] for key, vec in agg.tags.items()}
+    _upsert(conn, rollup_tags_hourly, "hour", TAG_DIMS, TAG_MEASURES, tags)
     daily, tags_daily = agg.daily()
     _upsert(conn, rollup_daily, "day", DAILY_DIMS, MEASURES, daily)
-    _upsert(conn, rollup_tags_daily, "day", TAG_DIMS, TAG_DAILY_MEASURES, tags_daily)
+    _upsert(conn, rollup_tags_daily, "day", TAG_DIMS, TAG_MEASURES, tags_daily)
     _upsert(conn, rollup_sessions_daily, "day", SESSION_DIMS, SESSION_COLUMNS, agg.sessions)
 
 

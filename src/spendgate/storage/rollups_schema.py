@@ -182,9 +182,11 @@ rollup_daily = Table(
     Index("ix_rollup_daily_project_day", "project", "day"),
 )
 
-# Tags per day keep the measures breakdowns and timeseries show (no histograms,
-# no cost components): tag questions over weeks stay cheap to write and to read.
-TAG_DAILY_MEASURES: tuple[str, ...] = (
+# Tag rollups keep the measures breakdowns and timeseries show (no histograms, no
+# cost components): a call has as many tag rows as tags, so they are kept lean to
+# write. rollup_tags_hourly still has the other columns (from migration 0003); they
+# are no longer written and never read.
+TAG_MEASURES: tuple[str, ...] = (
     "calls",
     "errors",
     "unpriced_calls",
@@ -204,7 +206,8 @@ rollup_tags_daily = Table(
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     Column("day", BigInteger, nullable=False),
     *_dim_columns(TAG_DIMS),
-    *_measure_columns(TAG_DAILY_MEASURES),
+    *_measure_columns(TAG_MEASURES),
     UniqueConstraint("day", *TAG_DIMS, name="uq_rollup_tags_daily_dims"),
     Index("ix_rollup_tags_daily_tag_day", "tag", "day"),
 )
+TAG_DAILY_MEASURES = TAG_MEASURES
