@@ -14,7 +14,19 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from e2e_support import ADMIN, PHONE, VIEWER, VIEWER_TEAM, Live, eventually, new_page, usd
+from e2e_support import (
+    ADMIN,
+    PHONE,
+    SCREENSHOTS,
+    VIEWER,
+    VIEWER_TEAM,
+    Live,
+    eventually,
+    new_page,
+    usd,
+)
+
+from spendgate.testing.gateway import GatewayServer, gateway_settings
 
 TRANSCRIPT = Path(__file__).parent.parent / "data" / "claude_code_session.jsonl"
 
@@ -382,3 +394,33 @@ def test_gateway_pages_are_locked_down(api: httpx.Client) -> None:
         assert scripts and all('src="/' in tag for tag in scripts), scripts
         assert "http://" not in answer.text and "https://" not in answer.text
     assert api.get("/api/nope").headers["content-type"].startswith("application/json")
+
+
+def test_local_mode_needs_no_sign_in_and_still_sends_csrf(
+    playwright_browser: Any, upstream: Any, tmp_path: Path
+) -> None:
+    """Alone on loopback with no accounts: no sign-in page, mutations still carry the token."""
+    db_url = f"sqlite:///{tmp_path / 'local.db'}"
+    settings = gateway_settings(tmp_path, upstream.url, db_url)
+    with GatewayServer(settings) as server:
+        local = Live(server=server, team_mode=False, db_url=db_url)
+        context, page, watch = new_page(playwright_browser, local, None)
+        page.goto("/")
+        page.get_by_role("heading", name="Overview").wait_for()
+        page.get_by_text("No calls recorded in this period.").wait_for()
+        assert page.get_by_role("button", name="Log out").count() == 0
+        page.screenshot(path=SCREENSHOTS / "overview-empty-desktop-light.png", full_page=True)
+        page.goto("/log")
+        form = page.get_by_role("form", name="Log a call")
+        form.get_by_label("Model").fill("claude-haiku-4-5")
+        form.get_by_label("Input tokens").fill("1000000")
+        form.get_by_role("button", name="Log call").click()
+        page.get_by_test_id("logged").wait_for()
+        page.goto("/?period=24h")
+        hero = page.get_by_test_id("spend-total")
+        with httpx.Client(base_url=server.url) as client:
+            cost = client.get("/api/analytics/summary", params={"period": "24h"}).json()
+        assert Decimal(cost["cost_usd"]) > 0
+        eventually(lambda: _assert_equal(hero.get_attribute("data-value"), cost["cost_usd"]))
+        context.close()
+        assert not watch.problems, watch.problems

@@ -3,7 +3,7 @@ import { useEffect } from "react";
 import { useApi } from "./api/context";
 import { useMe } from "./api/hooks";
 import { Layout } from "./components/Layout";
-import { ErrorState, Loading } from "./components/states";
+import { ErrorBoundary, ErrorState, Loading } from "./components/states";
 import { AccessContext } from "./lib/access";
 import { matchRoute, navigate, useLocation } from "./lib/router";
 import { Budgets } from "./pages/Budgets";
@@ -105,7 +105,7 @@ export function App() {
   return (
     <AccessContext.Provider value={access}>
       <Layout me={me.data} onLogout={() => void logout()}>
-        {match ? <Page route={match.route} params={match.params} /> : <NotFound />}
+        <ErrorBoundary resetKey={pathname}>{match ? <Page route={match.route} params={match.params} /> : <NotFound />}</ErrorBoundary>
       </Layout>
     </AccessContext.Provider>
   );

@@ -42,7 +42,7 @@ function useGet<T>(path: string, query: Query = {}, options: { poll?: boolean; e
 
 export const useSummary = (q: Query) => useGet<Summary>("/api/analytics/summary", q);
 export const useTimeseries = (q: Query) => useGet<Timeseries>("/api/analytics/timeseries", q);
-export const useBreakdown = (q: Query, options: { enabled?: boolean } = {}) =>
+export const useBreakdown = (q: Query, options: { enabled?: boolean; poll?: boolean } = {}) =>
   useGet<Breakdown>("/api/analytics/breakdown", q, options);
 export const useForecast = (q: Query) => useGet<Forecast>("/api/analytics/forecast", q);
 export const useHealth = () => useGet<Health>("/health");

@@ -23,9 +23,10 @@ function zones(current: string): string[] {
 /** Teams, keys and models seen in the last 90 days plus the configured ones, for the selects. */
 function useChoices() {
   const seen = { period: "90d", limit: 200 };
-  const teamsSeen = useBreakdown({ ...seen, by: "team" });
-  const keysSeen = useBreakdown({ ...seen, by: "key" });
-  const modelsSeen = useBreakdown({ ...seen, by: "model" });
+  // Choices change rarely: loaded once per page view, not polled.
+  const teamsSeen = useBreakdown({ ...seen, by: "team" }, { poll: false });
+  const keysSeen = useBreakdown({ ...seen, by: "key" }, { poll: false });
+  const modelsSeen = useBreakdown({ ...seen, by: "model" }, { poll: false });
   const teams = useTeams();
   const keys = useKeys({ enabled: useAccess().admin }); // keys are for admins only
   return useMemo(() => {

@@ -1,6 +1,6 @@
 // Loading, empty and error states that say what to do next.
 
-import type { ReactNode } from "react";
+import { Component, type ReactNode } from "react";
 import { ApiError, describeError } from "../api/client";
 
 export function Loading({ what = "data" }: { what?: string }) {
@@ -67,4 +67,37 @@ export function Loaded<T>({
   const emptyState = empty?.(query.data);
   if (emptyState) return <>{emptyState}</>;
   return <>{children(query.data)}</>;
+}
+
+interface BoundaryState {
+  error: Error | null;
+}
+
+/** Keeps one broken page from blanking the whole dashboard; resets when `resetKey` changes. */
+export class ErrorBoundary extends Component<{ children: ReactNode; resetKey: string }, BoundaryState> {
+  state: BoundaryState = { error: null };
+
+  static getDerivedStateFromError(error: Error): BoundaryState {
+    return { error };
+  }
+
+  componentDidUpdate(previous: { resetKey: string }): void {
+    if (previous.resetKey !== this.props.resetKey && this.state.error) this.setState({ error: null });
+  }
+
+  render(): ReactNode {
+    if (!this.state.error) return this.props.children;
+    return (
+      <div className="state state-error" role="alert">
+        <p className="state-title">This page failed to show</p>
+        <p className="state-hint">
+          {this.state.error.message}. Reload the page; if it happens again, the API answered something the dashboard does not understand: please report it
+          with this message.
+        </p>
+        <button type="button" className="btn" onClick={() => this.setState({ error: null })}>
+          Try again
+        </button>
+      </div>
+    );
+  }
 }

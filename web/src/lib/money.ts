@@ -5,9 +5,22 @@
 
 export const NANOS_PER_USD = 1_000_000_000n;
 
-const DECIMAL = /^\s*([+-])?\$?(\d*)(?:\.(\d*))?\s*$/;
+const DECIMAL = /^\s*([+-])?\$?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/;
 
-/** A decimal USD string to integer nano-dollars (half to even past the ninth decimal). */
+/** `digits / 10^places` rounded half to even to an integer. */
+function divideHalfEven(digits: bigint, places: number): bigint {
+  const unit = 10n ** BigInt(places);
+  let q = digits / unit;
+  const twice = (digits % unit) * 2n;
+  if (twice > unit || (twice === unit && q % 2n === 1n)) q += 1n;
+  return q;
+}
+
+/**
+ * A decimal USD string to integer nano-dollars (half to even past the ninth
+ * decimal). Exponent forms such as "0E-9" or "1.5E+3" (Python's str of a
+ * Decimal) are read exactly too.
+ */
 export function parseNanos(usd: string | number | null | undefined): bigint {
   if (usd === null || usd === undefined || usd === "") return 0n;
   const text = typeof usd === "number" ? usd.toFixed(9) : usd.replace(/,/g, "");
@@ -15,15 +28,11 @@ export function parseNanos(usd: string | number | null | undefined): bigint {
   if (!match || (match[2] === "" && (match[3] ?? "") === "")) {
     throw new Error(`not a dollar amount: ${String(usd)}`);
   }
-  const [, sign, whole = "", frac = ""] = match;
-  const digits = BigInt((whole || "0") + frac.slice(0, 9).padEnd(9, "0"));
-  const rest = frac.slice(9);
-  let nanos = digits;
-  if (rest !== "" && /[1-9]/.test(rest)) {
-    const first = Number(rest[0]);
-    const tail = /[1-9]/.test(rest.slice(1));
-    if (first > 5 || (first === 5 && (tail || digits % 2n === 1n))) nanos += 1n;
-  }
+  const [, sign, whole = "", frac = "", exponent = "0"] = match;
+  const digits = BigInt((whole || "0") + frac);
+  // value = digits * 10^(exponent - frac.length); nanos = value * 10^9
+  const shift = Number(exponent) - frac.length + 9;
+  const nanos = shift >= 0 ? digits * 10n ** BigInt(shift) : divideHalfEven(digits, -shift);
   return sign === "-" ? -nanos : nanos;
 }
 

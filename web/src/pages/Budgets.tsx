@@ -33,7 +33,7 @@ interface BudgetBody {
 function ScopeValue({ scope, id, value, onChange }: { scope: Scope; id: string; value: string; onChange: (v: string) => void }) {
   const teams = useTeams();
   const keys = useKeys();
-  const seen = useBreakdown({ period: "90d", by: scope === "global" ? "model" : scope, limit: 200 }, { enabled: scope !== "global" && scope !== "key" });
+  const seen = useBreakdown({ period: "90d", by: scope === "global" ? "model" : scope, limit: 200 }, { enabled: scope !== "global" && scope !== "key", poll: false });
   if (scope === "global") return <input id={id} disabled value="every call" readOnly />;
   if (scope === "key") {
     return (

@@ -25,7 +25,7 @@ export function LogCall() {
   const { admin } = useAccess();
   const id = useId();
   const send = useSend<Record<string, unknown>, Call>("POST", "/api/requests");
-  const models = useBreakdown({ period: "90d", by: "model", limit: 100 });
+  const models = useBreakdown({ period: "90d", by: "model", limit: 100 }, { poll: false });
   const teams = useTeams();
   const [model, setModel] = useState("");
   const [tokens, setTokens] = useState<Record<TokenName, string>>({
