@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { ApiError } from "../api/client";
 import type { Breakdown } from "../api/types";
 import { Donut } from "../charts/Donut";
-import { Loaded } from "./states";
+import { ErrorBoundary, Loaded } from "./states";
 import { Progress } from "./ui";
 
 const zero = { calls: 1, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, cache_savings_usd: "0" };
@@ -63,5 +63,23 @@ describe("Progress", () => {
     const bar = screen.getByRole("progressbar", { name: "team:Legal" });
     expect(bar.getAttribute("aria-valuenow")).toBe("80");
     expect(bar.className).toContain("progress-warn");
+  });
+});
+
+describe("ErrorBoundary", () => {
+  it("shows what broke instead of a blank page", () => {
+    const Broken = () => {
+      throw new Error("not a dollar amount: abc");
+    };
+    const quiet = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    render(
+      <ErrorBoundary resetKey="/">
+        <Broken />
+      </ErrorBoundary>,
+    );
+    quiet.mockRestore();
+    const alert = screen.getByRole("alert");
+    expect(alert.textContent).toContain("This page failed to show");
+    expect(alert.textContent).toContain("not a dollar amount: abc");
   });
 });
