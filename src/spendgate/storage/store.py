@@ -164,6 +164,8 @@ class Store:
     def _insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
         if self.dialect == "sqlite":
             new_rows = _insert_sqlite(conn, rows)
+        elif self.dialect == "postgresql":
+            new_rows = _insert_postgres(conn, rows)
         else:
             stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
             values = [{name: row.get(name) for name in _COLUMNS} for row in rows]
@@ -284,6 +286,33 @@ def _first_of(rows: list[dict[str, Any]], ids: set[Any]) -> list[dict[str, Any]]
             out.append(row)
             ids.discard(row["id"])
     return out
+
+
+_POSTGRES_INSERT = (
+    f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+
+
+def _insert_postgres(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert with psycopg's pipelined ``executemany``; returns the rows that were new.
+
+    SQLAlchemy's multi-row VALUES statement is thousands of placeholders long,
+    which psycopg re-parses for every batch; one short statement is parsed once.
+    """
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_POSTGRES_INSERT, [_params(row) for row in rows], returning=True)
+        inserted: set[Any] = set()
+        while True:
+            found = cursor.fetchone()
+            if found is not None:
+                inserted.add(found[0])
+            if not cursor.nextset():
+                break
+        return _first_of(rows, inserted)
+    finally:
+        cursor.close()
 
 
 def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
