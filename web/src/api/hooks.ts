@@ -114,3 +114,9 @@ export function useSend<TBody = unknown, TResult = unknown>(method: Method, path
     },
   });
 }
+
+/** Key labels by id, for naming key budgets (keys are listed for admins only). */
+export function useKeyLabels(admin: boolean): Map<string, string> {
+  const keys = useKeys({ enabled: admin });
+  return new Map((keys.data ?? []).map((k) => [k.id, k.label]));
+}

@@ -3,7 +3,7 @@ import type { Breakdown } from "../api/types";
 import { ChartTable } from "../components/ui";
 import { formatUsd, formatUsdCompact } from "../lib/money";
 import { formatRatio } from "../lib/format";
-import { bars, seriesColors } from "../lib/shape";
+import { bars, seriesColors, shorten } from "../lib/shape";
 import { MoneyTooltip } from "./ChartTooltip";
 
 /** Horizontal bars: spend per model (or any dimension), costliest on top. */
@@ -18,7 +18,7 @@ export function CostByDimension({ breakdown, title }: { breakdown: Breakdown; ti
           <BarChart data={data} layout="vertical" margin={{ top: 0, right: 16, bottom: 0, left: 0 }}>
             <CartesianGrid horizontal={false} className="chart-grid" />
             <XAxis type="number" tickFormatter={formatUsdCompact} tickLine={false} axisLine={false} />
-            <YAxis type="category" dataKey="name" width={130} tickLine={false} axisLine={false} />
+            <YAxis type="category" dataKey="name" width={130} tickLine={false} axisLine={false} tickFormatter={(name: string) => shorten(name)} />
             <Tooltip content={<MoneyTooltip />} cursor={{ className: "chart-cursor" }} isAnimationActive={false} />
             <Bar dataKey="cost" name="Spend" isAnimationActive={false} radius={[0, 4, 4, 0]}>
               {data.map((d) => (

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Breakdown, BreakdownRow, Forecast, SeriesPart, Timeseries, TimePoint } from "../api/types";
-import { bars, donutSlices, forecastBars, NONE_LABEL, OTHER_COLOR, OTHER_LABEL, PALETTE, seriesColors, stackSeries, tokenTotal } from "./shape";
+import { bars, budgetTitle, donutSlices, forecastBars, NONE_LABEL, OTHER_COLOR, OTHER_LABEL, PALETTE, seriesColors, shorten, stackSeries, tokenTotal } from "./shape";
 
 const zero = { calls: 0, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, cache_savings_usd: "0" };
 
@@ -126,4 +126,13 @@ describe("palette contrast", () => {
     expect(contrast(color, "#ffffff")).toBeGreaterThanOrEqual(3);
     expect(contrast(color, "#171b22")).toBeGreaterThanOrEqual(3);
   });
+});
+
+it("shortens axis labels in the middle and names key budgets by label", () => {
+  expect(shorten("claude-sonnet-4-5-20250929")).toBe("claude-so…20250929");
+  expect(shorten("claude-opus-4-7")).toBe("claude-opus-4-7");
+  const labels = new Map([["k1", "alice laptop"]]);
+  expect(budgetTitle("key:k1", labels)).toBe("key: alice laptop");
+  expect(budgetTitle("key:k2", labels)).toBe("key:k2");
+  expect(budgetTitle("Legal monthly", labels)).toBe("Legal monthly");
 });

@@ -203,3 +203,18 @@ export function forecastBars(forecast: Forecast | undefined): ForecastBar[] {
 export function tokenTotal(row: Pick<BreakdownRow, "input_tokens" | "output_tokens" | "cache_read_input_tokens" | "cache_creation_input_tokens">): number {
   return row.input_tokens + row.output_tokens + row.cache_read_input_tokens + row.cache_creation_input_tokens;
 }
+
+/** A label cut to `max` characters with an ellipsis in the middle (axis ticks on small screens). */
+export function shorten(name: string, max = 18): string {
+  if (name.length <= max) return name;
+  const head = Math.ceil((max - 1) / 2);
+  const tail = Math.floor((max - 1) / 2);
+  return `${name.slice(0, head)}…${name.slice(name.length - tail)}`;
+}
+
+/** A budget's default name ("key:<id>") with the key's label instead of its id, when known. */
+export function budgetTitle(name: string, keyLabels: Map<string, string>): string {
+  if (!name.startsWith("key:")) return name;
+  const label = keyLabels.get(name.slice(4));
+  return label ? `key: ${label}` : name;
+}

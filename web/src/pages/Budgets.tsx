@@ -1,6 +1,6 @@
 import { useId, useState, type FormEvent } from "react";
 import { describeError } from "../api/client";
-import { useBreakdown, useBudgets, useForecast, useKeys, useOptional, useSend, useTeams } from "../api/hooks";
+import { useBreakdown, useBudgets, useForecast, useKeyLabels, useKeys, useOptional, useSend, useTeams } from "../api/hooks";
 import type { Budget, BudgetForecast, Row } from "../api/types";
 import { Empty, Loaded } from "../components/states";
 import { Badge, Card, Field, Notice, PageTitle, Progress } from "../components/ui";
@@ -363,8 +363,7 @@ export function Budgets() {
   const budgets = useBudgets();
   const forecast = useForecast({ tz: filters.tz });
   const byId = new Map((forecast.data?.budgets ?? []).map((f) => [f.budget_id, f]));
-  const keys = useKeys({ enabled: admin });
-  const keyLabels = new Map((keys.data ?? []).map((k) => [k.id, k.label]));
+  const keyLabels = useKeyLabels(admin);
   return (
     <>
       <PageTitle title="Budgets & alerts" />

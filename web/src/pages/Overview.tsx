@@ -1,4 +1,4 @@
-import { useBreakdown, useForecast, useHealth, useSummary, useTeams, useTimeseries } from "../api/hooks";
+import { useBreakdown, useForecast, useHealth, useKeyLabels, useSummary, useTeams, useTimeseries } from "../api/hooks";
 import type { Breakdown, Forecast, Health, Summary } from "../api/types";
 import { CostByDimension } from "../charts/CostByModel";
 import { CostOverTime } from "../charts/CostOverTime";
@@ -7,11 +7,12 @@ import { FilterBar } from "../components/FilterBar";
 import { Link } from "../components/Link";
 import { Empty, Loaded } from "../components/states";
 import { Badge, Card, PageTitle, Progress } from "../components/ui";
+import { useAccess } from "../lib/access";
 import { useFilters } from "../lib/filters";
 import { formatChange, formatDateTime, formatInt, formatMs, formatRatio, formatTokens } from "../lib/format";
 import { formatUsd, parseNanos } from "../lib/money";
 import { analyticsParams, granularityFor, PERIOD_LABELS, previousLabel } from "../lib/period";
-import { forecastBars, label, tokenTotal } from "../lib/shape";
+import { budgetTitle, forecastBars, label, tokenTotal } from "../lib/shape";
 
 function HealthBadges({ health, summary }: { health: Health | undefined; summary: Summary | undefined }) {
   const lost = health?.recording.lost ?? 0;
@@ -152,6 +153,7 @@ function costliest(b: Breakdown, n: number): Breakdown {
 }
 
 function ForecastPanel({ forecast, tz }: { forecast: Forecast; tz: string }) {
+  const keyLabels = useKeyLabels(useAccess().admin);
   const month = forecast.month_end;
   const rows = forecastBars(forecast).slice(1);
   return (
@@ -174,7 +176,7 @@ function ForecastPanel({ forecast, tz }: { forecast: Forecast; tz: string }) {
             return (
               <li key={b.budget_id}>
                 <div className="budget-forecast-head">
-                  <span>{b.name}</span>
+                  <span>{budgetTitle(b.name, keyLabels)}</span>
                   <span className="num">
                     {formatUsd(b.projected_usd)} projected of {formatUsd(b.limit_usd)}
                   </span>
