@@ -7,6 +7,7 @@ keys created in the browser are used through the official ``anthropic`` SDK.
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,26 @@ def test_overview_figures_equal_the_analytics_api(page: Any, api: httpx.Client) 
     page.get_by_role("navigation", name="Pages").get_by_role("link", name="Requests").click()
     page.wait_for_url(re.compile(r"/requests\?"))
     assert f"team={team}" in page.url and "period=7d" in page.url
+
+
+def test_custom_range_in_another_zone(page: Any, api: httpx.Client) -> None:
+    page.goto("/?period=7d&tz=UTC")
+    page.get_by_test_id("spend-total").wait_for()
+    filters(page).get_by_label("Period").select_option("custom")
+    filters(page).get_by_label("Time zone").select_option("America/New_York")
+    since = (date.today() - timedelta(days=12)).isoformat()
+    until = (date.today() - timedelta(days=5)).isoformat()
+    filters(page).get_by_label("From").fill(since)
+    filters(page).get_by_label("To (inclusive)").fill(until)
+    page.wait_for_url(re.compile(rf"since={since}.*until={until}"))
+    assert "tz=America%2FNew_York" in page.url
+    # The range is whole local days: the API gets the day after `until` as its end.
+    end = (date.fromisoformat(until) + timedelta(days=1)).isoformat()
+    params = {"since": since, "until": end, "tz": "America/New_York"}
+    summary = api.get("/api/analytics/summary", params=params).json()
+    hero = page.get_by_test_id("spend-total")
+    eventually(lambda: _assert_equal(hero.get_attribute("data-value"), summary["cost_usd"]))
+    assert hero.inner_text() == usd(summary["cost_usd"])
 
 
 def test_request_log_filters_paginates_and_shows_detail(page: Any, api: httpx.Client) -> None:
