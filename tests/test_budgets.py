@@ -199,17 +199,29 @@ async def test_100_concurrent_streams_against_room_for_10_sqlite(
     assert {r["error_type"] for r in refused} == {"budget_exceeded"}
 
 
+TTL = 0.5
+
+
 @pytest.mark.postgres
 async def test_100_concurrent_streams_two_gateways_one_postgres(
     tmp_path: Path, upstream: FakeUpstream, pg_url: str
 ) -> None:
     settings = [
-        gateway_settings(tmp_path / name, upstream.url, pg_url, secret_key="shared-master-key")
+        gateway_settings(
+            tmp_path / name,
+            upstream.url,
+            pg_url,
+            secret_key="shared-master-key",
+            key_cache_ttl=TTL,
+        )
         for name in ("a", "b")
     ]
     with GatewayServer(settings[0]) as first, GatewayServer(settings[1]) as second:
         key = _create_key(first.url)
         budget = _create_budget(first.url, key["id"])
+        # The other replica sees a new budget once its cached definitions expire
+        # (SPENDGATE_KEY_CACHE_TTL; it may have cached "no budgets" at start-up).
+        await asyncio.sleep(TTL + 0.2)
         outcomes = await _hammer([first.url, second.url], key["key"])
         _assert_budget_held(second.url, budget["id"], outcomes)
 
