@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -79,29 +80,61 @@ def _csv_line(values: Iterable[Any]) -> bytes:
     return buf.getvalue().encode()
 
 
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    return "" if value is None else value
+# Rows are written into one buffer and handed out ~64 KiB at a time: a chunk per
+# row would cost a generator step (and an ASGI message) per call.
+CHUNK_BYTES = 64 * 1024
+
+
+def _chunked(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    buf = bytearray()
+    for piece in pieces:
+        buf += piece
+        if len(buf) >= CHUNK_BYTES:
+            yield bytes(buf)
+            buf.clear()
+    if buf:
+        yield bytes(buf)
+
+
+def _csv_rows(calls: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for call in calls:
+        row = list(_CSV_VALUES(call))  # csv writes None as an empty field
+        row[_TAGS_AT] = ";".join(str(t) for t in row[_TAGS_AT] or ())
+        writer.writerow(row)
+        if text.tell() >= CHUNK_BYTES:
+            yield text.getvalue().encode()
+            text.seek(0)
+            text.truncate()
+    yield text.getvalue().encode()
+
+
+_CSV_VALUES = itemgetter(*CSV_COLUMNS)
+_TAGS_AT = CSV_COLUMNS.index("tags")
+
+
+def _json_rows(calls: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    yield b"["
+    for i, call in enumerate(calls):
+        yield (b"\n" if i == 0 else b",\n") + orjson.dumps(call)
+    yield b"\n]\n"
 
 
 def export_calls(store: Store, flt: CallFilter, fmt: str) -> Iterator[bytes]:
-    """Matching calls, oldest first, as chunks of ``fmt`` (csv, json or ndjson)."""
+    """Matching calls, oldest first, as chunks of ``fmt`` (csv, json or ndjson).
+
+    Memory stays flat: rows are read in keyset pages and written as they come.
+    """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; use csv, json or ndjson")
-    rows = (row_to_api(row) for row in store.iter_call_rows(flt))
+    calls = (row_to_api(row) for row in store.iter_call_rows(flt))
     if fmt == "csv":
-        yield _csv_line(CSV_COLUMNS)
-        for call in rows:
-            yield _csv_line(_csv_value(call[c]) for c in CSV_COLUMNS)
-    elif fmt == "ndjson":
-        for call in rows:
-            yield orjson.dumps(call) + b"\n"
-    else:
-        yield b"["
-        for i, call in enumerate(rows):
-            yield (b"\n" if i == 0 else b",\n") + orjson.dumps(call)
-        yield b"\n]\n"
+        return _csv_rows(calls)
+    if fmt == "ndjson":
+        return _chunked(orjson.dumps(call, option=orjson.OPT_APPEND_NEWLINE) for call in calls)
+    return _chunked(_json_rows(calls))
 
 
 # -- chargeback ------------------------------------------------------------------

@@ -224,7 +224,9 @@ class Store:
                 where.append(tuple_(calls.c.created_at, calls.c.id) > last)
             stmt = select(calls).where(*where).order_by(calls.c.created_at, calls.c.id).limit(chunk)
             with self.engine.connect() as conn:
-                rows = [dict(r._mapping) for r in conn.execute(stmt)]
+                result = conn.execute(stmt)
+                keys = list(result.keys())
+                rows = [dict(zip(keys, r, strict=True)) for r in result]
             yield from rows
             if len(rows) < chunk:
                 return
