@@ -18,7 +18,7 @@ export function CostByDimension({ breakdown, title }: { breakdown: Breakdown; ti
           <BarChart data={data} layout="vertical" margin={{ top: 0, right: 16, bottom: 0, left: 0 }}>
             <CartesianGrid horizontal={false} className="chart-grid" />
             <XAxis type="number" tickFormatter={formatUsdCompact} tickLine={false} axisLine={false} />
-            <YAxis type="category" dataKey="name" width={130} tickLine={false} axisLine={false} tickFormatter={(name: string) => shorten(name)} />
+            <YAxis type="category" dataKey="name" width={140} tickLine={false} axisLine={false} tickFormatter={(name: string) => shorten(name, 17)} />
             <Tooltip content={<MoneyTooltip />} cursor={{ className: "chart-cursor" }} isAnimationActive={false} />
             <Bar dataKey="cost" name="Spend" isAnimationActive={false} radius={[0, 4, 4, 0]}>
               {data.map((d) => (
