@@ -230,10 +230,10 @@ def ratio_table(results: list[TargetResult]) -> list[str]:
 def recording_table(results: list[TargetResult]) -> list[str]:
     """Peak memory per target, and for spendgate what it recorded against what wrk sent."""
     lines = [
-        "| Target | peak RSS (MiB) | calls sent | completed | recorded | "
+        "| Target | peak RSS (MiB) | calls sent | completed | forwarded | recorded | "
         "200 & complete | priced | writer queue after a c=32 run (max) | "
         "writer drain after the c=32 runs (s, max) | check |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         if r.peak_rss_mb is None:
@@ -241,14 +241,15 @@ def recording_table(results: list[TargetResult]) -> list[str]:
         rss = f"{r.peak_rss_mb:,.1f}"
         if not r.records_spendgate or r.recorded is None:
             lines.append(
-                f"| {r.label} | {rss} | {r.sent:,} | {r.completed:,} | — | — | — | — | — | — |"
+                f"| {r.label} | {rss} | {r.sent:,} | {r.completed:,} | — | — | — | — | — | — | — |"
             )
             continue
         rec = r.recorded
         backlog = "—" if r.max_backlog is None else f"{r.max_backlog:,}"
         drain = "—" if r.drain_seconds is None else f"{r.drain_seconds:.1f}"
         lines.append(
-            f"| {r.label} | {rss} | {r.sent:,} | {r.completed:,} | {rec.calls:,} | "
+            f"| {r.label} | {rss} | {r.sent:,} | {r.completed:,} "
+            f"| {'—' if r.forwarded is None else f'{r.forwarded:,}'} | {rec.calls:,} | "
             f"{rec.ok:,} | {rec.priced:,} | {backlog} | {drain} | {recording_verdict(r)} |"
         )
     return lines
@@ -282,16 +283,25 @@ def sustained_table(results: list[TargetResult]) -> list[str]:
 
 
 def recording_verdict(r: TargetResult) -> str:
-    """Whether every call sent was recorded exactly once."""
+    """Whether every call spendgate forwarded was recorded exactly once."""
     rec = r.recorded
     if rec is None:
         return "not counted"
     in_flight = r.sent - r.completed
+    if r.forwarded is not None and rec.calls == r.forwarded:
+        unread = r.sent - r.forwarded
+        return (
+            f"exact: every call the upstream answered is recorded once ({in_flight} in "
+            f"flight at wrk's stops"
+            + (f"; {unread} cut by wrk before spendgate read them" if unread else "")
+            + ")"
+        )
     if rec.calls == r.sent:
         return f"exact: every call sent is recorded ({in_flight} in flight at wrk's stops)"
+    forwarded = "?" if r.forwarded is None else f"{rec.calls - r.forwarded:+,}"
     return (
-        f"**MISMATCH**: {rec.calls - r.sent:+,} against sent, "
-        f"{rec.calls - r.completed:+,} against completed"
+        f"**MISMATCH**: {forwarded} against the calls the upstream answered, "
+        f"{rec.calls - r.sent:+,} against sent"
     )
 
 

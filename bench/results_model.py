@@ -71,6 +71,9 @@ class TargetResult:
     max_backlog: int | None = None
     drain_seconds: float | None = None
     sustained: Sustained | None = None
+    # Calls the upstream answered while this target ran: what spendgate forwarded.
+    forwarded: int | None = None
+    upstream_before: int = 0
     version: str | None = None
     skipped: str | None = None
     failed: str | None = None

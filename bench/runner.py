@@ -329,6 +329,7 @@ class Bench:
         )
         try:
             self.start(server, ready, retries=self.args.start_retries)
+            result.upstream_before = targets.upstream_answered(self.upstream_port)
             api_key = targets.proxy_key_with_budget(server.port)
             self.measure(result, server.port, server.pid, api_key=api_key)
             if accounting:
@@ -346,21 +347,28 @@ class Bench:
             self.servers.stop(server)
 
     def settle(self, result: TargetResult, port: int) -> tuple[dict[str, Any], float]:
-        """Wait until the writer has handled every call sent; (recording health, seconds)."""
+        """Wait until the writer has handled every call forwarded; (recording health, s).
+
+        "Forwarded" is what the fake upstream answered since this target started. A
+        call wrk sent on a connection it closed before spendgate read the request
+        (at the end of a run) was never served, so it is not waited for.
+        """
         started = last_move = time.monotonic()
         last = -1
         while True:
             rec: dict[str, Any] = targets.health(port).get("recording", {})
             handled = sum(int(rec.get(k) or 0) for k in ("written", "spooled", "lost"))
+            forwarded = targets.upstream_answered(self.upstream_port) - result.upstream_before
+            result.forwarded = forwarded
             now = time.monotonic()
-            if handled >= result.sent and rec.get("queue_depth") == 0:
+            if handled >= forwarded and rec.get("queue_depth") == 0:
                 return rec, now - started
             if handled != last:
                 last, last_move = handled, now
             if now - last_move > 15 or now - started > 180:
                 self.notes.append(
                     f"{result.label}: the writer stopped making progress at {handled:,} of "
-                    f"{result.sent:,} calls, {now - started:.0f} s after the load"
+                    f"{forwarded:,} forwarded calls, {now - started:.0f} s after the load"
                 )
                 return rec, now - started
             time.sleep(0.25)

@@ -288,6 +288,16 @@ def count_recorded(database_url: str) -> Recorded:
     return Recorded(calls=int(row[0] or 0), ok=int(row[1] or 0), priced=int(row[2] or 0))
 
 
+def upstream_answered(port: int) -> int:
+    """How many Messages calls the fake upstream has answered so far."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/bench/count")
+        return int(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
 def health(port: int) -> dict[str, Any]:
     """spendgate's ``/health`` answer."""
     data: dict[str, Any] = get_json(port, "/health")

@@ -150,31 +150,47 @@ def _gap_seconds(headers: list[tuple[bytes, bytes]], body: bytes) -> float:
     return 0.0
 
 
-async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """POST /v1/messages: JSON, or SSE when the body asks for a stream; anything else 404."""
-    if scope["type"] != "http":  # served with lifespan="off"
-        return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    if scope["method"] != "POST" or scope["path"] != "/v1/messages":
-        await send({"type": "http.response.start", "status": 404, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    if b'"stream":true' in body:
-        gap = _gap_seconds(scope["headers"], body)
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        for event in _EVENTS:
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-            if gap:
-                await asyncio.sleep(gap)
-        await send({"type": "http.response.body", "body": b""})
-        return
-    await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS})
-    await send({"type": "http.response.body", "body": _BODY})
+class FakeUpstream:
+    """The ASGI app; counts the Messages calls it answered (``GET /bench/count``), so the
+    bench can check that spendgate recorded every call it forwarded."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /v1/messages: JSON, or SSE when the body asks for a stream; anything else 404."""
+        if scope["type"] != "http":  # served with lifespan="off"
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["method"] == "GET" and scope["path"] == "/bench/count":
+            count = str(self.answered).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": count})
+            return
+        if scope["method"] != "POST" or scope["path"] != "/v1/messages":
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        self.answered += 1
+        if b'"stream":true' in body:
+            gap = _gap_seconds(scope["headers"], body)
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            for event in _EVENTS:
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+                if gap:
+                    await asyncio.sleep(gap)
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS})
+        await send({"type": "http.response.body", "body": _BODY})
+
+
+app = FakeUpstream()
 
 
 def main() -> None:
