@@ -49,6 +49,11 @@ def test_summary_and_breakdown_contract(gateway: GatewayServer, db_url: str) -> 
         ).json()["data"]
         total = sum(Decimal(r["cost_usd"]) for r in teams)
         assert str(total) == got["cost_usd"]
+        split = client.get(
+            "/api/analytics/breakdown",
+            params={"by": "session", "then": "model", "since": SINCE, "until": UNTIL},
+        ).json()["data"]
+        assert split and all("by_model" in row for row in split)
         bad = client.get("/api/analytics/breakdown", params={"by": "color"})
         assert bad.status_code == 400 and "unknown dimension" in bad.json()["error"]["message"]
 
@@ -157,6 +162,11 @@ def test_cli_report_and_export(db_url: str, tmp_path: object) -> None:
     assert sum(d["calls"] for d in days) == 400
     table = runner.invoke(cli, ["report", "teams", *args, "--breakdown", "model"])
     assert table.exit_code == 0 and "Engineering" in table.output
+    sessions = runner.invoke(cli, ["report", "sessions", *args, "--breakdown", "--json"])
+    assert sessions.exit_code == 0, sessions.output
+    for session in json.loads(sessions.output)["data"]:
+        assert sum(m["calls"] for m in session["by_model"]) == session["calls"]
+        assert len(session["by_model"]) == session["models"]
     for fmt in ("csv", "json", "ndjson"):
         out = runner.invoke(cli, ["export", "--format", fmt, "--database-url", db_url])
         assert out.exit_code == 0, out.output

@@ -123,12 +123,15 @@ def breakdown(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Spend, calls and tokens per value of one dimension (costliest first), with each value's
-    share of the total. ``by=session`` lists sessions (UTC-day precision)."""
+    share of the total. ``by=session`` lists Claude Code sessions, newest first (UTC-day
+    precision); with ``then=model`` each session also lists its spend per model."""
     _, flt = scoped
     analytics = Analytics(_store(request))
     if by == "session":
+        if then not in (None, "model"):
+            raise ApiError(400, "invalid_query", "sessions can be split by model only (then=model)")
         try:
-            rows = analytics.sessions(flt, limit=limit)
+            rows = analytics.sessions(flt, limit=limit, by_model=then == "model")
         except AnalyticsError as exc:
             raise ApiError(400, "invalid_query", str(exc)) from exc
         return {"by": "session", "data": [{"key": r["session_id"], **r} for r in rows]}

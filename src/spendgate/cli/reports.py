@@ -180,11 +180,22 @@ def _dimension_report(kind: str) -> click.Command:
 @report.command("sessions")
 @_common
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50)
-def report_sessions(limit: int, as_json: bool, database_url: str | None, **kw: Any) -> None:
+@click.option(
+    "--breakdown",
+    type=click.Choice(["model"]),
+    is_flag=False,
+    flag_value="model",
+    default=None,
+    help="Split each session by model.",
+)
+def report_sessions(
+    limit: int, breakdown: str | None, as_json: bool, database_url: str | None, **kw: Any
+) -> None:
     """Claude Code sessions, newest first (default: the last 30 days)."""
     rng = _range(kw.pop("since"), kw.pop("until"), kw.pop("tz"), "30d")
     flt = CallFilter(since=rng.since, until=rng.until, **kw)
-    rows = _run(Analytics(_open(database_url)).sessions, flt, limit=limit)
+    analytics = Analytics(_open(database_url))
+    rows = _run(analytics.sessions, flt, limit=limit, by_model=breakdown == "model")
     if as_json:
         print_json({"data": rows})
         return
@@ -201,6 +212,16 @@ def report_sessions(limit: int, as_json: bool, database_url: str | None, **kw: A
             _count(r["output_tokens"]),
             _money(r["cost_usd"]),
         )
+        for m in r.get("by_model", []):
+            table.add_row(
+                f"  {m['model'] or '(none)'}",
+                "",
+                "",
+                "",
+                _count(m["calls"]),
+                _count(m["output_tokens"]),
+                _money(m["cost_usd"]),
+            )
     _console().print(table)
 
 

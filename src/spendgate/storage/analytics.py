@@ -575,8 +575,13 @@ class Analytics:
         group = () if stack is None else (_dimension(stack),)
         return self.grouped(flt, group, grain=grain, measures=PRESENT_MEASURES)
 
-    def sessions(self, flt: CallFilter, *, limit: int = 100) -> list[dict[str, Any]]:
-        """Claude Code (and other) sessions, newest first, at UTC-day precision."""
+    def sessions(
+        self, flt: CallFilter, *, limit: int = 100, by_model: bool = False
+    ) -> list[dict[str, Any]]:
+        """Claude Code (and other) sessions, newest first, at UTC-day precision.
+
+        With ``by_model``, each session also lists its spend per model.
+        """
         t = rollup_sessions_daily
         where: list[ColumnElement[bool]] = [t.c.session_id != ""]
         if flt.since is not None:
@@ -608,7 +613,34 @@ class Analytics:
         )
         with self.store.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(stmt)]
-        return [_session_json(r) for r in rows]
+        sessions = [_session_json(r) for r in rows]
+        if by_model and sessions:
+            self._session_models(sessions, where)
+        return sessions
+
+    def _session_models(self, sessions: list[dict[str, Any]], where: list[Any]) -> None:
+        t = rollup_sessions_daily
+        ids = [s["session_id"] for s in sessions]
+        sums = [func.sum(t.c[m]).label(m) for m in SESSION_MEASURES]
+        stmt = (
+            select(t.c.session_id, t.c.model, *sums)
+            .where(*where, t.c.session_id.in_(ids))
+            .group_by(t.c.session_id, t.c.model)
+        )
+        models: dict[str, list[dict[str, Any]]] = {}
+        with self.store.engine.connect() as conn:
+            for r in conn.execute(stmt):
+                m = r._mapping
+                models.setdefault(m["session_id"], []).append(
+                    {
+                        "model": m["model"] or None,
+                        **{name: int(m[name] or 0) for name in SESSION_MEASURES[:-1]},
+                        "cost_usd": format_usd(int(m["cost_nanousd"] or 0)),
+                    }
+                )
+        for session in sessions:
+            found = models.get(session["session_id"], [])
+            session["by_model"] = sorted(found, key=lambda x: Decimal(x["cost_usd"]), reverse=True)
 
 
 def _session_json(r: Mapping[str, Any]) -> dict[str, Any]:
