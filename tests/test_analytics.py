@@ -151,7 +151,8 @@ def test_rebuild_and_prune_keep_rollups(store: Store, db_url: str) -> None:
 
 def test_daily_rollups_answer_whole_days(store: Store) -> None:
     """Whole UTC days come from the daily rollups and agree with the hourly ones."""
-    from spendgate.storage.analytics import DAILY, FULL, TAGS_DAILY, AnalyticsError, _plan
+    from spendgate.storage.cubes import DAILY, FULL, TAGS_DAILY, AnalyticsError
+    from spendgate.storage.cubes import plan as _plan
 
     rng = random.Random(13)
     store.insert_calls([random_record(rng) for _ in range(400)])

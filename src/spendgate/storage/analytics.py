@@ -1,27 +1,43 @@
 """Analytics answered from the rollup tables: summary, timeseries, breakdowns, sessions.
 
-Whole UTC hours inside a range are read from ``rollup_hourly`` (or
-``rollup_tags_hourly`` when tags are involved); the partial hours at either end
-of a range that does not start or stop on the hour are aggregated from the raw
-``calls`` rows of those hours with the very same code the writer uses, so the
-answer equals a sum over raw calls exactly while scanning at most two hours of them.
+:mod:`spendgate.storage.cubes` says which rollups answer a question and how its
+range splits; whole days and hours are summed from those rollups, and the
+partial hours at either end of a range that does not start or stop on the hour
+from the raw ``calls`` rows of those hours, with the database's sums or the very
+same code the writer uses, so the answer equals a sum over raw calls exactly while
+scanning at most two hours of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, ColumnElement, Table, and_, case, func, or_, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, func, select, type_coerce
 
 from spendgate.money import NANO, format_usd, from_nanos
-from spendgate.storage.rollups import LONG_CONTEXT_TOKENS, Key, aggregate
+from spendgate.storage.cubes import (
+    COMPONENT_MEASURES,
+    FILTER_COLUMNS,
+    RAW_COLUMNS,
+    SQL_MEASURES,
+    TAGS,
+    AnalyticsError,
+    Cube,
+    matches,
+    micros_of,
+    plan,
+    raw_dim,
+    segments,
+    sql_filters,
+    status_clause,
+    sums,
+)
+from spendgate.storage.rollups import Key, aggregate
 from spendgate.storage.rollups_schema import (
-    DAILY_DIMS,
     DAY_US,
     HIST_BASE_MS,
     HIST_BUCKETS,
@@ -30,22 +46,27 @@ from spendgate.storage.rollups_schema import (
     HOURLY_DIMS,
     LATENCY_BUCKETS,
     MEASURES,
-    NARROW_DIMS,
     SESSION_DIMS,
     SESSION_MEASURES,
     TAG_DIMS,
     TAG_MEASURES,
     TTFT_BUCKETS,
-    rollup_daily,
-    rollup_hourly,
-    rollup_narrow_daily,
-    rollup_narrow_hourly,
     rollup_sessions_daily,
-    rollup_tags_daily,
-    rollup_tags_hourly,
 )
 from spendgate.storage.schema import calls, from_micros, to_micros
 from spendgate.storage.store import CallFilter, Store
+
+__all__ = [
+    "DIMENSIONS",
+    "PRESENT_MEASURES",
+    "Analytics",
+    "AnalyticsError",
+    "Measures",
+    "add_measures",
+    "empty",
+    "percentile",
+    "present",
+]
 
 Measures = dict[str, int]
 
@@ -64,216 +85,6 @@ DIMENSIONS: dict[str, str] = {
     "error_type": "error_type",
     "context_window": "context_window",
 }
-_FILTER_COLUMNS = (
-    ("model", "model"),
-    ("key_id", "key_id"),
-    ("team", "team"),
-    ("user", "user_name"),
-    ("project", "project"),
-    ("endpoint", "endpoint"),
-    ("source", "source"),
-)
-
-
-# The calls columns the rollup code reads (the breakdown and tags only when needed).
-_RAW_COLUMNS = tuple(
-    calls.c[name]
-    for name in (
-        "created_at",
-        *(d for d in HOURLY_DIMS if d != "context_window"),
-        "billable",
-        "cost_nanousd",
-        "cache_savings_nanousd",
-        "latency_ms",
-        "ttft_ms",
-        "input_tokens",
-        "output_tokens",
-        "cache_read_input_tokens",
-        "cache_creation_5m_input_tokens",
-        "cache_creation_1h_input_tokens",
-        "web_search_requests",
-        "web_fetch_requests",
-        "thinking_tokens",
-    )
-)
-_COMPONENT_MEASURES = frozenset(
-    {
-        "cost_input_nanousd",
-        "cost_output_nanousd",
-        "cost_cache_write_5m_nanousd",
-        "cost_cache_write_1h_nanousd",
-        "cost_cache_read_nanousd",
-        "cost_web_search_nanousd",
-        "cost_other_nanousd",
-    }
-)
-
-
-def _raw_dim(col: str) -> Any:
-    """A rollup dimension computed from a ``calls`` row, as ``rollups.hourly_dims`` does."""
-    c = calls.c
-    if col == "status_code":
-        return func.coalesce(c.status_code, 0)
-    if col == "context_window":
-        prompt = (
-            c.input_tokens
-            + c.cache_read_input_tokens
-            + c.cache_creation_5m_input_tokens
-            + c.cache_creation_1h_input_tokens
-        )
-        return case((prompt > LONG_CONTEXT_TOKENS, "200k-1M"), else_="0-200k")
-    return func.coalesce(c[col], "")
-
-
-def _is_error() -> Any:
-    return or_(calls.c.status_code >= 400, calls.c.error_type.is_not(None))
-
-
-# Measures a partial hour can be summed for in SQL with exactly the rollups' rules
-# (the rest -- histograms, cost components -- are folded in Python).
-_SQL_MEASURES: dict[str, Any] = {
-    "calls": func.count(),
-    "errors": func.sum(case((_is_error(), 1), else_=0)),
-    "unpriced_calls": func.sum(
-        case((and_(calls.c.cost_nanousd.is_(None), calls.c.billable), 1), else_=0)
-    ),
-    **{
-        name: func.sum(calls.c[name])
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_5m_input_tokens",
-            "cache_creation_1h_input_tokens",
-            "web_search_requests",
-            "web_fetch_requests",
-            "thinking_tokens",
-        )
-    },
-    "cost_nanousd": func.sum(func.coalesce(calls.c.cost_nanousd, 0)),
-    "cache_savings_nanousd": func.sum(func.coalesce(calls.c.cache_savings_nanousd, 0)),
-}
-
-
-class AnalyticsError(ValueError):
-    """A question the rollups cannot answer as asked; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Cube:
-    """One rollup table: its time column and grain, the dimensions and measures it keeps."""
-
-    table: Table
-    time_col: str
-    grain: int
-    dims: tuple[str, ...]
-    measures: tuple[str, ...] = MEASURES
-    tagged: bool = False
-
-    def answers(self, needed: set[str], measures: tuple[str, ...], tagged: bool) -> bool:
-        """Whether this cube keeps every dimension and measure a question needs."""
-        return (
-            self.tagged == tagged
-            and needed <= set(self.dims)
-            and set(measures) <= set(self.measures)
-        )
-
-
-FULL = Cube(rollup_hourly, "hour", HOUR_US, HOURLY_DIMS)
-TAGS = Cube(rollup_tags_hourly, "hour", HOUR_US, TAG_DIMS, TAG_MEASURES, tagged=True)
-NARROW_HOURLY = Cube(rollup_narrow_hourly, "hour", HOUR_US, NARROW_DIMS)
-NARROW_DAILY = Cube(rollup_narrow_daily, "day", DAY_US, NARROW_DIMS)
-DAILY = Cube(rollup_daily, "day", DAY_US, DAILY_DIMS)
-TAGS_DAILY = Cube(rollup_tags_daily, "day", DAY_US, TAG_DIMS, TAG_MEASURES, tagged=True)
-# Smallest first: the first cube that answers a question is the one read.
-HOURLY_CUBES = (NARROW_HOURLY, FULL, TAGS)
-DAILY_CUBES = (NARROW_DAILY, DAILY, TAGS_DAILY)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    hourly: Cube
-    daily: Cube | None
-
-
-def _plan(flt: CallFilter, group: tuple[str, ...], measures: tuple[str, ...] = ()) -> _Plan:
-    unsupported = [
-        name
-        for name, value in (
-            ("credential", flt.credential),
-            ("pricing_status", flt.pricing_status),
-            ("session_id", flt.session_id),
-        )
-        if value is not None
-    ]
-    if flt.ids or unsupported:
-        raise AnalyticsError(
-            f"analytics cannot filter by {', '.join(unsupported) or 'ids'}; "
-            "use the request log (/api/requests) for that"
-        )
-    needed = set(group) | {col for attr, col in _FILTER_COLUMNS if getattr(flt, attr) is not None}
-    if flt.status is not None:
-        needed |= {"status_code", "error_type"}
-    tagged = flt.tag is not None or "tag" in group
-    if tagged:
-        needed.discard("tag")
-        missing = needed - set(TAG_DIMS)
-        if missing:
-            raise AnalyticsError(
-                f"with a tag filter or tag breakdown, {', '.join(sorted(missing))} is not "
-                "available; tags can be combined with model, key, team, user and project"
-            )
-        needed.add("tag")
-    hourly = next((c for c in HOURLY_CUBES if c.answers(needed, measures, tagged)), None)
-    if hourly is None:
-        raise AnalyticsError(
-            "latency, time-to-first-token and cost components are not kept per tag; "
-            "ask for tokens, cost, calls or errors, or filter by key, user or project instead"
-        )
-    daily = next((c for c in DAILY_CUBES if c.answers(needed, measures, tagged)), None)
-    return _Plan(hourly, daily)
-
-
-def _status_ok(status_code: Any, error_type: Any) -> Any:
-    return and_(status_code > 0, status_code < 400, error_type == "")
-
-
-def _status_clause(status: str, sc: Any, et: Any) -> Any:
-    if status == "ok":
-        return _status_ok(sc, et)
-    if status == "error":
-        return or_(sc >= 400, et != "")
-    return sc == int(status)
-
-
-def _sql_filters(table: Table, flt: CallFilter) -> list[ColumnElement[bool]]:
-    out: list[ColumnElement[bool]] = []
-    for attr, col in _FILTER_COLUMNS:
-        value = getattr(flt, attr)
-        if value is not None:
-            out.append(table.c[col] == value)
-    if flt.tag is not None:
-        out.append(table.c.tag == flt.tag)
-    if flt.status is not None:
-        out.append(_status_clause(flt.status, table.c.status_code, table.c.error_type))
-    return out
-
-
-def _matches(dims: Mapping[str, Any], flt: CallFilter) -> bool:
-    for attr, col in _FILTER_COLUMNS:
-        value = getattr(flt, attr)
-        if value is not None and dims[col] != value:
-            return False
-    if flt.tag is not None and dims["tag"] != flt.tag:
-        return False
-    if flt.status is not None:
-        sc, et = dims["status_code"], dims["error_type"]
-        if flt.status == "ok":
-            return bool(0 < sc < 400 and et == "")
-        if flt.status == "error":
-            return bool(sc >= 400 or et != "")
-        return bool(sc == int(flt.status))
-    return True
 
 
 def add_measures(target: Measures, source: Mapping[str, int]) -> None:
@@ -302,49 +113,6 @@ def empty() -> Measures:
     return dict.fromkeys(MEASURES, 0)
 
 
-def _floor(us: int | None, grain: int) -> int | None:
-    return None if us is None else us - us % grain
-
-
-def _ceil(us: int | None, grain: int) -> int | None:
-    return None if us is None else us + (-us % grain)
-
-
-def _us(value: datetime | None) -> int | None:
-    return None if value is None else to_micros(value)
-
-
-Segment = tuple[Cube | None, int | None, int | None]  # None cube: raw calls
-
-
-def segments(plan: _Plan, since: int | None, until: int | None, grain: int | None) -> list[Segment]:
-    """Split [since, until) into raw edges, hourly rollup spans and daily rollup spans."""
-    h_lo, h_hi = _ceil(since, HOUR_US), _floor(until, HOUR_US)
-    if h_lo is not None and h_hi is not None and h_lo >= h_hi:
-        return [(None, since, until)]
-    out: list[Segment] = []
-    if since is not None and h_lo is not None and since < h_lo:
-        out.append((None, since, h_lo))
-    if until is not None and h_hi is not None and h_hi < until:
-        out.append((None, h_hi, until))
-    daily = plan.daily if grain in (None, DAY_US) else None
-    d_lo, d_hi = _ceil(h_lo, DAY_US), _floor(h_hi, DAY_US)
-    if daily is None or (d_lo is not None and d_hi is not None and d_lo >= d_hi):
-        return [*out, (plan.hourly, h_lo, h_hi)]
-    out.append((daily, d_lo, d_hi))
-    if h_lo is not None and d_lo is not None and h_lo < d_lo:
-        out.append((plan.hourly, h_lo, d_lo))
-    if h_hi is not None and d_hi is not None and d_hi < h_hi:
-        out.append((plan.hourly, d_hi, h_hi))
-    return out
-
-
-@lru_cache(maxsize=64)
-def _sums(cube: Cube, measures: tuple[str, ...]) -> tuple[Any, ...]:
-    """``SUM(m) AS m`` for each measure (built once: 70 expressions are not free)."""
-    return tuple(func.sum(cube.table.c[m]).label(m) for m in measures)
-
-
 class Analytics:
     """Named analytics questions over one store's rollups."""
 
@@ -367,12 +135,12 @@ class Analytics:
         bucket start in µs. The smallest rollup that keeps the needed dimensions
         answers; whole days come from a daily rollup where there is one.
         """
-        plan = _plan(flt, group, measures)
+        chosen = plan(flt, group, measures)
         out: dict[Key, Measures] = {}
-        for cube, lo, hi in segments(plan, _us(flt.since), _us(flt.until), grain):
+        for cube, lo, hi in segments(chosen, micros_of(flt.since), micros_of(flt.until), grain):
             if cube is None:
                 assert lo is not None and hi is not None
-                self._add_raw(out, plan.hourly, flt, group, grain, lo, hi, measures)
+                self._add_raw(out, chosen.hourly, flt, group, grain, lo, hi, measures)
             else:
                 self._add_rollup(out, cube, flt, group, grain, lo, hi, measures)
         for entry in out.values():  # raw edges only carry the measures that are non-zero
@@ -396,12 +164,12 @@ class Analytics:
         cols: list[Any] = [t.c[g] for g in group]
         if grain is not None:
             cols.insert(0, at if grain == cube.grain else (at // grain) * grain)
-        where = _sql_filters(t, flt)
+        where = sql_filters(t, flt)
         if lo is not None:
             where.append(at >= lo)
         if hi is not None:
             where.append(at < hi)
-        stmt = select(*cols, *_sums(cube, measures)).where(*where)
+        stmt = select(*cols, *sums(cube, measures)).where(*where)
         if cols:
             stmt = stmt.group_by(*cols)
         width = len(cols)
@@ -430,13 +198,13 @@ class Analytics:
         measures: tuple[str, ...],
     ) -> None:
         """Aggregate the raw calls of a partial hour, exactly as the rollups would."""
-        if cube is not TAGS and set(measures) <= _SQL_MEASURES.keys():
+        if cube is not TAGS and set(measures) <= SQL_MEASURES.keys():
             self._add_raw_sql(out, flt, group, grain, since, until, measures)
             return
         window = CallFilter(
             since=from_micros(since),
             until=from_micros(until),
-            # Exact column equalities only narrow the read; _matches decides below.
+            # Exact column equalities only narrow the read; matches decides below.
             status=flt.status,
             model=flt.model or None,
             key_id=flt.key_id or None,
@@ -446,8 +214,8 @@ class Analytics:
             endpoint=flt.endpoint or None,
             source=flt.source or None,
         )
-        columns = list(_RAW_COLUMNS)
-        if not _COMPONENT_MEASURES.isdisjoint(measures):
+        columns = list(RAW_COLUMNS)
+        if not COMPONENT_MEASURES.isdisjoint(measures):
             columns.append(calls.c.cost_breakdown)
         if cube is TAGS:
             columns.append(calls.c.tags)
@@ -459,7 +227,7 @@ class Analytics:
         dims_of = TAG_DIMS if cube is TAGS else HOURLY_DIMS
         for key, vec in entries.items():
             dims = dict(zip(dims_of, key[1:], strict=True))
-            if not _matches(dims, flt):
+            if not matches(dims, flt):
                 continue
             at = () if grain is None else (key[0] - key[0] % grain,)
             named = {name: value for name, value in zip(MEASURES, vec, strict=True) if value}
@@ -477,19 +245,17 @@ class Analytics:
     ) -> None:
         """The simple sums of a partial hour, computed by the database (no rows fetched)."""
         at = type_coerce(calls.c.created_at, BigInteger)
-        cols: list[Any] = [_raw_dim(g) for g in group]
+        cols: list[Any] = [raw_dim(g) for g in group]
         if grain is not None:
             cols.insert(0, at - at % grain)
         where: list[ColumnElement[bool]] = [at >= since, at < until]
-        for attr, col in _FILTER_COLUMNS:
+        for attr, col in FILTER_COLUMNS:
             value = getattr(flt, attr)
             if value is not None:
-                where.append(_raw_dim(col) == value)
+                where.append(raw_dim(col) == value)
         if flt.status is not None:
-            where.append(
-                _status_clause(flt.status, _raw_dim("status_code"), _raw_dim("error_type"))
-            )
-        sums = [_SQL_MEASURES[m].label(m) for m in measures]
+            where.append(status_clause(flt.status, raw_dim("status_code"), raw_dim("error_type")))
+        sums = [SQL_MEASURES[m].label(m) for m in measures]
         stmt = select(*cols, *sums).where(*where)
         if cols:
             stmt = stmt.group_by(*cols)
@@ -588,7 +354,7 @@ class Analytics:
             where.append(t.c.day >= to_micros(flt.since) - to_micros(flt.since) % DAY_US)
         if flt.until is not None:
             where.append(t.c.day < to_micros(flt.until))
-        for attr, col in _FILTER_COLUMNS:
+        for attr, col in FILTER_COLUMNS:
             value = getattr(flt, attr)
             if value is not None and col in SESSION_DIMS:
                 where.append(t.c[col] == value)
