@@ -143,6 +143,11 @@ def test_admin_api_usage_and_cost_report(gateway: GatewayServer, db_url: str) ->
         assert any("Usage - Input Tokens" in r["description"] for r in cost["data"][0]["results"])
         bad = client.get("/v1/organizations/cost_report", params={"bucket_width": "1h"})
         assert bad.status_code == 400 and bad.json()["type"] == "error"
+        accounts = client.get(
+            "/v1/organizations/usage_report/messages",
+            params={"starting_at": SINCE, "ending_at": UNTIL, "account_ids[]": "user_01x"},
+        ).json()
+        assert accounts["data"] and all(b["results"] == [] for b in accounts["data"])
         limit = client.get(
             "/v1/organizations/usage_report/messages", params={"starting_at": SINCE, "limit": "x"}
         )

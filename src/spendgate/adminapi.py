@@ -198,8 +198,11 @@ def usage_report(
         raise AdminApiError(f"group_by: unknown value(s) {unknown}; use {', '.join(USAGE_DIMS)}")
     cols = tuple(c for g in group_by if (c := USAGE_DIMS[g]) is not None)
     filters = {USAGE_FILTERS[n]: v for n, v in lists.items() if n in USAGE_FILTERS and v}
+    # spendgate's calls have no account or service account: filtering by one matches nothing.
+    nothing = any(lists.get(n) for n in ("account_ids", "service_account_ids"))
     data = []
-    for start, groups in _grouped(analytics, win, cols, filters, USAGE_MEASURES).items():
+    for start, found in _grouped(analytics, win, cols, filters, USAGE_MEASURES).items():
+        groups = {} if nothing else found
         results = []
         for key, m in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
             dims = dict(zip(cols, key, strict=True))
