@@ -67,8 +67,8 @@ def settle_heap() -> None:
     """Once the gateway is up: move everything allocated at start-up (the price book,
     SQLAlchemy, pydantic, the app) out of the collector's sight, and collect young
     objects less often. Full collections then scan what calls allocate, not the whole
-    heap, which took the p99 at concurrency 1 from 12-73 ms to about 1 ms
-    (docs/benchmarks.md)."""
+    heap: full collections of the whole heap were behind the 12-73 ms p99 at
+    concurrency 1 of an earlier run (docs/benchmarks.md)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
