@@ -218,3 +218,13 @@ def test_ragged_ranges_use_raw_calls_exactly(store: Store) -> None:
         assert sum(r["calls"] for r in rows) == raw_sums(store, flt)["calls"], by
     ok = an.breakdown(replace(flt, status="ok"), "team")["data"]
     assert sum(r["calls"] for r in ok) == store.count_calls(replace(flt, status="ok"))
+
+
+def test_a_batch_repeating_a_record_counts_it_once(store: Store) -> None:
+    rng = random.Random(23)
+    records = [random_record(rng) for _ in range(20)]
+    assert store.insert_calls(records[:5] + records[:5]) == 5
+    assert store.insert_calls(records + records[3:9]) == 15
+    got = Analytics(store).summary(CallFilter(), compare=False)
+    assert got["calls"] == 20
+    assert {k: got[k] for k in KEYS} == raw_sums(store, CallFilter())
