@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -430,3 +433,46 @@ def test_upstream_unreachable_is_502_in_anthropic_shape(tmp_path: Any) -> None:
         assert "SPENDGATE_UPSTREAM_URL" in body["error"]["message"]
         (rec,) = records(gw)
         assert rec["error_type"] == "upstream_unreachable"
+
+
+def test_upstream_cookies_are_not_kept_between_calls(tmp_path: Path) -> None:
+    """A proxy keeps no cookie jar: a cookie the upstream sets on one client's call is
+    never sent on the next call (that client's or another's)."""
+    from spendgate.testing.gateway import free_port, gateway_settings
+
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            seen.append(self.headers.get("cookie"))
+            body = b'{"type":"message","usage":{"input_tokens":1,"output_tokens":1}}'
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.send_header("set-cookie", "__cf_bm=secret-ish; Path=/; Domain=localhost")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"sqlite:///{tmp_path / 'spendgate.db'}"
+        settings = gateway_settings(tmp_path, f"http://localhost:{port}", url)
+        with GatewayServer(settings) as gateway:
+            for key in ("sk-ant-api03-first", "sk-ant-api03-second"):
+                resp = httpx.post(
+                    f"{gateway.url}/v1/messages",
+                    content=b'{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[]}',
+                    headers={"x-api-key": key, "content-type": "application/json"},
+                    timeout=10,
+                )
+                assert resp.status_code == 200
+    finally:
+        server.shutdown()
+    assert seen == [None, None]

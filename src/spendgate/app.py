@@ -113,7 +113,13 @@ class Gateway:
             enable_cleanup_closed=True,
         )
         self.proxy.session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, trust_env=False
+            connector=connector,
+            auto_decompress=False,
+            trust_env=False,
+            # A proxy keeps no cookies: one client's upstream cookies (Cloudflare's
+            # __cf_bm, say) must never ride on another client's calls, and the
+            # jar's per-request filtering is wasted work.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         if self.operations is not None:
             await self.operations.start(self)
