@@ -236,7 +236,7 @@ def display_name(model: str) -> str:
 
 
 def _cents(nanos: int) -> str:
-    return str(Decimal(nanos).scaleb(-7).quantize(Decimal("0.0000001")))
+    return format(Decimal(nanos).scaleb(-7).quantize(Decimal("0.0000001")), "f")
 
 
 def cost_report(

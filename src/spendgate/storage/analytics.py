@@ -521,7 +521,7 @@ def present(
             "web_fetch_requests": m["web_fetch_requests"] if full else None,
             "thinking_tokens": m["thinking_tokens"] if full else None,
             "unpriced_calls": m["unpriced_calls"],
-            "avg_cost_per_call_usd": str(avg.quantize(NANO, ROUND_HALF_EVEN)),
+            "avg_cost_per_call_usd": format(avg.quantize(NANO, ROUND_HALF_EVEN), "f"),
             "error_rate": _share(m["errors"], calls),
             "cost_breakdown_usd": {
                 name: format_usd(m[f"cost_{name}_nanousd"])
