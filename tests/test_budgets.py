@@ -288,10 +288,31 @@ async def test_leases_settle_exactly_and_go_back_at_shutdown(
         finally:
             await client.close()
         # While running, the lease is counted as reserved (in flight) in the database.
-        held = httpx.get(f"{gateway.url}/api/budgets/{budget['id']}", timeout=10).json()
-        assert held["reserved_usd"] != "0.000000000"
+        report = f"{gateway.url}/api/budgets/{budget['id']}"
+        assert httpx.get(report, timeout=10).json()["reserved_usd"] != "0.000000000"
+        # A new limit retires the lease: close to the new limit, one more call is
+        # reserved exactly and nothing stays reserved once it has settled.
+        resp = httpx.put(f"{report}/limit", json={"limit_usd": "60"}, timeout=10)
+        assert resp.status_code == 200, resp.text
+        client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=key["key"], max_retries=0)
+        try:
+            await client.messages.create(
+                model=MODEL,
+                max_tokens=MAX_TOKENS,
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"x-fake-usage": json.dumps(USAGE)},
+            )
+        finally:
+            await client.close()
+        # Well before an idle lease would go back on its own (LEASE_IDLE, 1 s).
+        deadline = time.monotonic() + 0.6
+        while time.monotonic() < deadline:
+            if httpx.get(report, timeout=10).json()["reserved_usd"] == "0.000000000":
+                break
+            await asyncio.sleep(0.02)
+        assert httpx.get(report, timeout=10).json()["reserved_usd"] == "0.000000000"
     store = BudgetStore(Store.open(url).engine)
     usage = store.usage(budget["id"], datetime.now(UTC).strftime("%Y-%m"))
-    assert usage.reserved_nanousd == 0  # every lease went back at shutdown
-    assert usage.spent_nanousd == 60 * SETTLED_NANOS
-    assert usage.calls == 60
+    assert usage.reserved_nanousd == 0  # every lease went back
+    assert usage.spent_nanousd == 61 * SETTLED_NANOS
+    assert usage.calls == 61

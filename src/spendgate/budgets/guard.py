@@ -88,6 +88,8 @@ class _Slot:
     claim: Claim
     held: int = 0
     used_at: float = 0.0
+    # The budget changed or went away: the lease goes back, nothing more is taken.
+    stale: bool = False
 
 
 @dataclass
@@ -153,7 +155,20 @@ class BudgetGuard:
             if self._loaded_at is None or self._clock() - self._loaded_at >= self.ttl:
                 self._budgets = await asyncio.to_thread(self.store.list_budgets)
                 self._loaded_at = self._clock()
+                self._retire_changed_leases()
         return self._budgets
+
+    def _retire_changed_leases(self) -> None:
+        """A lease taken under an old limit (or for a deleted budget) goes back at once."""
+        limits = {b.id: b.limit_nanousd for b in self._budgets}
+        retired = False
+        for slot in self._slots.values():
+            budget = slot.claim.budget
+            if limits.get(budget.id) != budget.limit_nanousd:
+                slot.stale = True
+                retired = retired or slot.held > 0
+        if retired:
+            self._kick()
 
     def _window(self, period: Period, at: datetime) -> PeriodWindow:
         window = self._windows.get(period)
@@ -208,7 +223,7 @@ class BudgetGuard:
         slots = []
         for claim in claims:
             slot = self._slots.get(_key(claim))
-            if slot is None or slot.held < amount:
+            if slot is None or slot.stale or slot.held < amount:
                 return False
             slots.append(slot)
         now = self._clock()
@@ -306,8 +321,13 @@ class BudgetGuard:
 
     def _urgent(self) -> bool:
         """Work that must not wait: a call waiting for its reservation, or the settlement
-        of an exact (unleased) reservation, which holds room other calls may need."""
-        return bool(self._requests) or any(not all(r.leased) for r, _ in self._settling)
+        of an exact (unleased) reservation or a lease under a changed budget, which hold
+        room other calls may need."""
+        return (
+            bool(self._requests)
+            or any(not all(r.leased) for r, _ in self._settling)
+            or any(slot.stale and slot.held for slot in self._slots.values())
+        )
 
     def _next_round_in(self) -> float | None:
         """Seconds until a round is due without anything urgent (None: only when woken)."""
@@ -355,10 +375,11 @@ class BudgetGuard:
         for key, slot in list(self._slots.items()):
             # A lease goes back when idle, and before this process reserves on the
             # same counter (its own leftover must never refuse its own call).
-            if slot.held and (key in waiting or now - slot.used_at >= LEASE_IDLE):
+            idle = now - slot.used_at >= LEASE_IDLE
+            if slot.held and (key in waiting or idle or slot.stale):
                 returns.append((slot.claim, slot.held))
                 slot.held = 0
-            if not slot.held and now - slot.used_at >= LEASE_IDLE:
+            if not slot.held and (idle or slot.stale):
                 del self._slots[key]
         if not (requests or settling or returns):
             return True
