@@ -24,7 +24,11 @@ describe("percentages", () => {
     expect(formatChange("-8.17")).toBe("\u22128.2%");
     expect(formatChange("12.04")).toBe("+12.0%");
     expect(formatChange("0.00")).toBe("0.0%");
-    expect(formatChange("250.5")).toBe("+251%");
+    expect(formatChange("250.6")).toBe("+251%");
+    expect(formatChange("1250.4")).toBe("+1250%");
+    expect(formatChange("8.25")).toBe("+8.2%"); // half to even, exactly
+    expect(formatChange("-0.04")).toBe("0.0%");
+    expect(formatChange("n/a")).toBe("—");
     expect(formatChange(null)).toBe("—");
   });
 
@@ -32,6 +36,11 @@ describe("percentages", () => {
     expect(formatRatio("0.0233")).toBe("2.3%");
     expect(formatRatio(0.5601)).toBe("56.0%");
     expect(formatRatio(null)).toBe("—");
+    // half to even on the exact decimal, as the API rounds: never the float 1.05 -> 1.1
+    expect(formatRatio("0.0105")).toBe("1.0%");
+    expect(formatRatio("0.0115")).toBe("1.2%");
+    expect(formatRatio("1.0000")).toBe("100.0%");
+    expect(formatRatio("abc")).toBe("—");
   });
 });
 

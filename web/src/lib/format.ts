@@ -2,6 +2,8 @@
 // One locale (en-US) so figures read the same everywhere and tests are stable;
 // dates are shown in the time zone chosen in the filter bar.
 
+import { fixedUsd, parseNanos } from "./money";
+
 const LOCALE = "en-US";
 
 const integer = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 });
@@ -25,20 +27,32 @@ export function formatTokens(n: number | null | undefined): string {
 /** The API's percent strings ("-8.17") with a sign: "−8.2%"; null -> "—". */
 export function formatChange(pct: string | null | undefined): string {
   if (pct === null || pct === undefined || pct === "") return "—";
-  const n = Number(pct);
-  if (!Number.isFinite(n)) return "—";
-  const rounded = Math.abs(n) >= 100 ? Math.round(n).toString() : n.toFixed(1);
-  if (n > 0) return `+${rounded}%`;
-  if (n < 0) return `\u2212${rounded.replace("-", "")}%`;
-  return "0.0%";
+  let nanos: bigint;
+  try {
+    nanos = parseNanos(pct);
+  } catch {
+    return "—";
+  }
+  const abs = nanos < 0n ? -nanos : nanos;
+  // exact decimal, half to even (as the API rounds), never a float's toFixed
+  const rounded = fixedUsd(abs, abs >= 100n * 1_000_000_000n ? 0 : 1).replace(/,/g, "");
+  if (/^0(\.0)?$/.test(rounded)) return "0.0%";
+  return `${nanos > 0n ? "+" : "\u2212"}${rounded}%`;
 }
 
 /** A ratio ("0.0233" or 0.5601) as a percentage: "2.3%". */
 export function formatRatio(ratio: string | number | null | undefined, places = 1): string {
   if (ratio === null || ratio === undefined || ratio === "") return "—";
-  const n = typeof ratio === "number" ? ratio : Number(ratio);
-  if (!Number.isFinite(n)) return "—";
-  return `${(n * 100).toFixed(places)}%`;
+  if (typeof ratio === "number" && !Number.isFinite(ratio)) return "—";
+  let nanos: bigint;
+  try {
+    nanos = parseNanos(ratio);
+  } catch {
+    return "—";
+  }
+  // Exact decimal arithmetic, half to even like the API's own rounding: the
+  // API's "0.0105" is "1.0%" here too, never the float 1.05 -> "1.1%".
+  return `${fixedUsd(nanos * 100n, places)}%`;
 }
 
 /** Milliseconds: 811.3 -> "811 ms", 13120.8 -> "13.1 s", 94992 -> "1m 35s". */
