@@ -618,6 +618,12 @@ def main(argv: list[str] | None = None) -> int:
         say(f"sizes must be between 1 and --max-rows ({args.max_rows:,})")
         return 2
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    if kinds == ["both"]:
+        kinds = ["sqlite", "postgres"]
+    unknown = [k for k in kinds if k not in ("sqlite", "postgres")]
+    if unknown or not kinds:
+        say(f"--db takes sqlite, postgres or both, not {args.db!r}")
+        return 2
     if "postgres" in kinds and postgres_admin_url() is None:
         say("no PostgreSQL (set SPENDGATE_BENCH_POSTGRES_URL); measuring SQLite only")
         kinds.remove("postgres")
