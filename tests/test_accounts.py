@@ -420,9 +420,20 @@ def test_team_scoped_viewer_sees_only_their_team(sqlite_gateway: GatewayServer) 
     for n, team in enumerate(("Red", "Blue", "Blue")):
         call = {"model": "claude-sonnet-4-5", "input_tokens": 1000 * (n + 1), "team": team}
         assert httpx.post(f"{gw.url}/api/requests", json=call).status_code == 201
+    red_key = httpx.post(f"{gw.url}/api/keys", json={"label": "r", "team": "Red"}).json()["id"]
+    blue_key = httpx.post(f"{gw.url}/api/keys", json={"label": "b", "team": "Blue"}).json()["id"]
+    for scope, value in (("team", "Red"), ("key", red_key), ("team", "Blue"), ("key", blue_key)):
+        budget = {"scope": scope, "value": value, "limit_usd": "10", "name": f"{scope}-{value}"}
+        assert httpx.post(f"{gw.url}/api/budgets", json=budget).status_code == 201
+    assert httpx.post(f"{gw.url}/api/budgets", json={"scope": "global", "limit_usd": "99"})
     accounts.create_user("sam", VIEWER_PASSWORD, role="viewer", teams=["Red"])
     client, _ = _login(gw, "sam", VIEWER_PASSWORD)
     assert client.get("/api/auth/me").json()["user"]["teams"] == ["Red"]
+    # the forecast with team= lists only the team's budgets (on the team or its keys)
+    forecast = client.get("/api/analytics/forecast", params={"team": "Red"})
+    assert forecast.status_code == 200, forecast.text
+    listed = sorted(b["name"] for b in forecast.json()["budgets"])
+    assert listed == sorted(["team-Red", f"key-{red_key}"]), listed
     red = {"team": "Red"}
     rows = client.get("/api/requests", params=red).json()["data"]
     assert [r["team"] for r in rows] == ["Red"]
@@ -436,6 +447,8 @@ def test_team_scoped_viewer_sees_only_their_team(sqlite_gateway: GatewayServer) 
         ("/api/requests", {}),
         ("/api/requests", {"team": "Blue"}),
         ("/api/analytics/summary", {"team": "Blue"}),
+        ("/api/analytics/forecast", {}),
+        ("/api/analytics/forecast", {"team": "Blue"}),
         (f"/api/requests/{rows[0]['id']}", {}),
         ("/api/export/chargeback", {"month": "2026-11"}),
         ("/api/teams", {}),

@@ -79,11 +79,11 @@ POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/api/requests/{call_id}"): _A.READ,
     ("POST", "/api/requests"): _A.ADMIN,
     ("DELETE", "/api/requests"): _A.ADMIN,
-    # analytics (api/analytics.py); the forecast lists every budget
+    # analytics (api/analytics.py); with team=, the forecast lists only that team's budgets
     ("GET", "/api/analytics/summary"): _A.TEAM_READ,
     ("GET", "/api/analytics/timeseries"): _A.TEAM_READ,
     ("GET", "/api/analytics/breakdown"): _A.TEAM_READ,
-    ("GET", "/api/analytics/forecast"): _A.READ,
+    ("GET", "/api/analytics/forecast"): _A.TEAM_READ,
     # exports (api/exports.py); chargeback and FOCUS cover every team
     ("GET", "/api/export"): _A.TEAM_READ,
     ("GET", "/api/export/chargeback"): _A.READ,
@@ -94,10 +94,12 @@ POLICY: dict[tuple[str, str], Access] = {
     # teams and proxy keys (api/keys.py): key management is for admins
     ("GET", "/api/teams"): _A.READ,
     ("POST", "/api/teams"): _A.ADMIN,
+    ("PATCH", "/api/teams/{team}"): _A.ADMIN,
     ("DELETE", "/api/teams/{team}"): _A.ADMIN,
     ("GET", "/api/keys"): _A.ADMIN,
     ("POST", "/api/keys"): _A.ADMIN,
     ("GET", "/api/keys/{key_id}"): _A.ADMIN,
+    ("PATCH", "/api/keys/{key_id}"): _A.ADMIN,
     ("POST", "/api/keys/{key_id}/revoke"): _A.ADMIN,
     ("POST", "/api/keys/{key_id}/rotate"): _A.ADMIN,
     ("PUT", "/api/keys/{key_id}/upstream"): _A.ADMIN,
@@ -106,6 +108,7 @@ POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/api/budgets/{budget_id}"): _A.READ,
     ("POST", "/api/budgets"): _A.ADMIN,
     ("PUT", "/api/budgets/{budget_id}/limit"): _A.ADMIN,
+    ("PATCH", "/api/budgets/{budget_id}"): _A.ADMIN,
     ("DELETE", "/api/budgets/{budget_id}"): _A.ADMIN,
     # imports (api/imports.py)
     ("POST", "/api/import/claude-code"): _A.ADMIN,

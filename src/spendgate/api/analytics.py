@@ -14,11 +14,13 @@ from spendgate.ranges import PRESET_NAMES, Range, resolve
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.analytics import Analytics, AnalyticsError
 from spendgate.storage.budgets import BudgetStore
+from spendgate.storage.keys import KeyStore, NotFound
 from spendgate.timeparse import TimeError
 from spendgate.timeseries import timeseries
 
 if TYPE_CHECKING:
     from spendgate.app import Gateway
+    from spendgate.budgets.model import Budget
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 
@@ -138,16 +140,36 @@ def breakdown(
     return _answer(analytics.breakdown, flt, by, then=then, limit=limit)
 
 
+def _team_budgets(store: Store, budgets: list[Budget], team: str) -> list[Budget]:
+    """The budgets that belong to one team: on the team itself or on one of its keys.
+    Budgets on users, projects, tags or everything span teams and are left out."""
+    keys = KeyStore(store.engine)
+    try:
+        team_keys = {k.id for k in keys.list_keys(team_id=keys.find_team(team).id)}
+    except NotFound:
+        team_keys = set()
+    return [
+        b
+        for b in budgets
+        if (b.scope == "team" and b.scope_value == team)
+        or (b.scope == "key" and b.scope_value in team_keys)
+    ]
+
+
 @router.get("/forecast")
 def forecast(request: Request, scoped: Scoped) -> dict[str, Any]:
     """Month-end projection of the filtered spend, and per budget the spend in its current
     period, its projection and the date it would be exhausted at the current run rate.
-    The method and its 90 % uncertainty band are stated in each answer."""
+    The method and its 90 % uncertainty band are stated in each answer. With ``team``, only
+    that team's budgets (on the team or its keys) are listed, which is what a viewer scoped
+    to teams may ask for."""
     rng, flt = scoped
     store = _store(request)
     analytics = Analytics(store)
     flt = replace(flt, since=None, until=None)
     budgets = BudgetStore(store.engine).list_budgets()
+    if flt.team is not None:
+        budgets = _team_budgets(store, budgets, flt.team)
     return {
         "month_end": _answer(month_end, analytics, flt, zone=rng.zone),
         "budgets": budget_forecasts(analytics, budgets, zone=rng.zone),
