@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from spendgate.api.analytics import _store
 from spendgate.api.errors import ApiError
-from spendgate.api.requests import build_filter
+from spendgate.api.requests import Filters
 from spendgate.exports import (
     CONTENT_TYPES,
     ExportError,
@@ -32,41 +32,12 @@ def _attachment(name: str) -> dict[str, str]:
 @router.get("")
 def export(
     request: Request,
+    flt: Filters,
     format: Annotated[str, Query(pattern="^(csv|json|ndjson)$")] = "csv",
-    since: str | None = None,
-    until: str | None = None,
-    model: str | None = None,
-    source: str | None = None,
-    status: str | None = None,
-    key_id: str | None = None,
-    credential: str | None = None,
-    team: str | None = None,
-    user: str | None = None,
-    project: str | None = None,
-    session_id: str | None = None,
-    pricing_status: str | None = None,
-    endpoint: str | None = None,
-    tag: str | None = None,
 ) -> StreamingResponse:
     """Recorded calls matching the filters (the same as ``/api/requests``), oldest first,
     streamed in constant memory. CSV has flat columns; JSON and NDJSON carry the full call
     objects."""
-    flt = build_filter(
-        since=since,
-        until=until,
-        model=model,
-        source=source,
-        status=status,
-        key_id=key_id,
-        credential=credential,
-        team=team,
-        user=user,
-        project=project,
-        session_id=session_id,
-        pricing_status=pricing_status,
-        endpoint=endpoint,
-        tag=tag,
-    )
     body = export_calls(_store(request), flt, format)
     return StreamingResponse(
         body, media_type=CONTENT_TYPES[format], headers=_attachment(f"spendgate-calls.{format}")

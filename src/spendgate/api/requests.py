@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from spendgate.api.errors import ApiError
@@ -78,47 +78,22 @@ def build_filter(
     )
 
 
+# The filters as query parameters of a route (the request log, exports, chargeback...).
+Filters = Annotated[CallFilter, Depends(build_filter)]
+
+
 @router.get("")
 def list_requests(
     request: Request,
+    flt: Filters,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    model: str | None = None,
-    source: str | None = None,
-    status: str | None = None,
-    key_id: str | None = None,
-    credential: str | None = None,
-    team: str | None = None,
-    user: str | None = None,
-    project: str | None = None,
-    session_id: str | None = None,
-    pricing_status: str | None = None,
-    endpoint: str | None = None,
-    tag: str | None = None,
 ) -> dict[str, Any]:
     """Recorded calls, newest first, ``limit`` per page; pass ``next_cursor`` back as ``cursor``.
 
     Times are RFC 3339 UTC, tokens integers, money decimal strings in USD
     (``cost_usd`` is null while a call is unpriced).
     """
-    flt = build_filter(
-        since=since,
-        until=until,
-        model=model,
-        source=source,
-        status=status,
-        key_id=key_id,
-        credential=credential,
-        team=team,
-        user=user,
-        project=project,
-        session_id=session_id,
-        pricing_status=pricing_status,
-        endpoint=endpoint,
-        tag=tag,
-    )
     try:
         page = _store(request).list_calls(flt, limit=limit, cursor=cursor)
     except ValueError as exc:
