@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,6 +243,32 @@ def test_refusal_names_budget_spent_limit_and_reset(sqlite_gateway: GatewayServe
     assert "resets 20" in message
     # x-should-retry: false, so the SDK did not retry despite max_retries=3
     assert [r["status_code"] for r in _recorded(sqlite_gateway, 1)] == [429]
+
+
+def test_budgets_fail_closed_when_the_database_cannot_be_read(
+    sqlite_gateway: GatewayServer, tmp_path: Path
+) -> None:
+    key = _create_key(sqlite_gateway.url)
+    _create_budget(sqlite_gateway.url, key["id"], limit="100")
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=0)
+    request = {"model": MODEL, "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    db = sqlite3.connect(tmp_path / "spendgate.db")
+    db.execute("ALTER TABLE budget_usage RENAME TO budget_usage_away")
+    db.commit()
+    try:
+        with pytest.raises(anthropic.InternalServerError) as refused:
+            client.messages.create(**request)  # type: ignore[call-overload]
+        assert refused.value.status_code == 503
+        assert "cannot check budgets" in refused.value.message
+        batch = [{"custom_id": "a", "params": request}]
+        with pytest.raises(anthropic.InternalServerError) as batch_refused:
+            client.messages.batches.create(requests=batch)  # type: ignore[arg-type]
+        assert batch_refused.value.status_code == 503
+    finally:
+        db.execute("ALTER TABLE budget_usage_away RENAME TO budget_usage")
+        db.commit()
+        db.close()
+    assert client.messages.create(**request).usage.output_tokens > 0  # type: ignore[call-overload]
 
 
 def test_budget_created_mid_period_counts_earlier_spend(sqlite_gateway: GatewayServer) -> None:

@@ -41,14 +41,13 @@ import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
 from spendgate.budgets.estimate import worst_case
-from spendgate.budgets.guard import BudgetGuard
+from spendgate.budgets.guard import BudgetGuard, budgets_unavailable
 from spendgate.budgets.model import Budget
 from spendgate.budgets.periods import period_window
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.pricing.engine import BATCH_FACTOR
 from spendgate.proxy.auth import Resolved
 from spendgate.proxy.capture import Captured
-from spendgate.proxy.errors import Refused
 from spendgate.proxy.forward import Receive, Scope, read_body
 from spendgate.records import Attribution, CallRecord, new_id, utcnow
 from spendgate.storage.batches import BatchRow, BatchStore
@@ -383,14 +382,7 @@ class BatchLedger:
 
             outcome = await asyncio.to_thread(self.budgets.transact, work)
         except SQLAlchemyError as exc:
-            log.error("batch budget check failed, refusing the batch: %s", type(exc).__name__)
-            raise Refused(
-                503,
-                "api_error",
-                "spendgate: cannot check budgets because the database is unavailable; "
-                "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
-                reason="budget_unavailable",
-            ) from exc
+            raise budgets_unavailable(exc, "batch") from exc
         if isinstance(outcome, Exhausted):
             raise self.guard.refusal(outcome, at)
         return outcome

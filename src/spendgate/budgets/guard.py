@@ -105,6 +105,18 @@ class _Refusal:
     usage: Counters
 
 
+def budgets_unavailable(exc: SQLAlchemyError, what: str) -> Refused:
+    """The 503 for a call (or batch) refused because budgets cannot be checked: fail closed."""
+    log.error("budget check failed, refusing the %s: %s", what, type(exc).__name__)
+    return Refused(
+        503,
+        "api_error",
+        "spendgate: cannot check budgets because the database is unavailable; "
+        "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
+        reason="budget_unavailable",
+    )
+
+
 def _usd(nanos: int) -> str:
     return "$" + format_usd(nanos, 6)
 
@@ -209,14 +221,7 @@ class BudgetGuard:
         except Exhausted as full:
             raise self.refusal(full, at) from None
         except SQLAlchemyError as exc:
-            log.error("budget check failed, refusing the call: %s", type(exc).__name__)
-            raise Refused(
-                503,
-                "api_error",
-                "spendgate: cannot check budgets because the database is unavailable; "
-                "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
-                reason="budget_unavailable",
-            ) from exc
+            raise budgets_unavailable(exc, "call") from exc
 
     def _take(self, claims: list[Claim], amount: int) -> bool:
         """Take ``amount`` from this process's leases on every claim, or from none."""
