@@ -203,6 +203,13 @@ def test_login_me_csrf_and_logout(gateway: GatewayServer) -> None:
         assert refused.status_code == 403 and _error(refused) == "csrf_failed"
     made = client.post("/api/teams", json={"name": "Red"}, headers={"X-CSRF-Token": csrf})
     assert made.status_code == 201, made.text
+    for path in ("/api/teams/Red", f"/api/keys/{DUMMY}", f"/api/budgets/{DUMMY}"):
+        refused = client.patch(path, json={"name": "x"})
+        assert refused.status_code == 403 and _error(refused) == "csrf_failed", path
+    recoloured = client.patch(
+        "/api/teams/Red", json={"color": "#ff0000"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert recoloured.json()["color"] == "#ff0000", recoloured.text
 
     # Sessions live in the database: another replica knows them.
     with GatewayServer(gw.settings.model_copy(update={"port": 0})) as replica:

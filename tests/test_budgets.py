@@ -290,8 +290,15 @@ def test_budget_created_mid_period_counts_earlier_spend(sqlite_gateway: GatewayS
     assert report["spent_usd"] == "0.150003000"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/limit", {"limit_usd": "60"}),
+        ("PATCH", "", {"limit_usd": "60", "name": "lowered", "thresholds": [90]}),
+    ],
+)
 async def test_leases_settle_exactly_and_go_back_at_shutdown(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, upstream: FakeUpstream, method: str, path: str, body: dict[str, Any]
 ) -> None:
     """A roomy budget is served from a per-process lease; the counters end exact."""
     url = f"sqlite:///{tmp_path / 'spendgate.db'}"
@@ -319,7 +326,7 @@ async def test_leases_settle_exactly_and_go_back_at_shutdown(
         assert httpx.get(report, timeout=10).json()["reserved_usd"] != "0.000000000"
         # A new limit retires the lease: close to the new limit, one more call is
         # reserved exactly and nothing stays reserved once it has settled.
-        resp = httpx.put(f"{report}/limit", json={"limit_usd": "60"}, timeout=10)
+        resp = httpx.request(method, f"{report}{path}", json=body, timeout=10)
         assert resp.status_code == 200, resp.text
         client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=key["key"], max_retries=0)
         try:
@@ -343,3 +350,70 @@ async def test_leases_settle_exactly_and_go_back_at_shutdown(
     assert usage.reserved_nanousd == 0  # every lease went back
     assert usage.spent_nanousd == 61 * SETTLED_NANOS
     assert usage.calls == 61
+
+
+def test_budget_edits(gateway: GatewayServer) -> None:
+    """PATCH changes name, limit and thresholds; scope, period and counters stay."""
+    url = gateway.url
+    key = _create_key(url)
+    budget = _create_budget(url, key["id"], limit="0.2")
+    client = anthropic.Anthropic(base_url=url, api_key=key["key"], max_retries=0)
+    client.messages.create(
+        model=MODEL, max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-fake-usage": json.dumps(USAGE)},
+    )  # fmt: skip
+    with pytest.raises(anthropic.RateLimitError):  # $0.15 spent, $0.15 more does not fit $0.20
+        client.messages.create(
+            model=MODEL, max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "hi"}]
+        )
+    resp = httpx.patch(
+        f"{url}/api/budgets/{budget['id']}",
+        json={"name": "alice monthly", "limit_usd": "$1.00", "thresholds": [90, 25, 90]},
+        timeout=10,
+    )
+    assert resp.status_code == 200, resp.text
+    edited = resp.json()
+    assert (edited["name"], edited["limit_usd"], edited["thresholds"]) == (
+        "alice monthly",
+        "1.000000000",
+        [25, 90],
+    )
+    assert (edited["scope"], edited["scope_value"], edited["period"]) == (
+        "key",
+        key["id"],
+        "monthly",
+    )
+    assert (edited["spent_usd"], edited["refused"]) == ("0.150003000", 1)
+    client.messages.create(  # the raised limit has room now
+        model=MODEL, max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "hi"}]
+    )
+    name_only = httpx.patch(f"{url}/api/budgets/{budget['id']}", json={"name": "a"}).json()
+    assert (name_only["name"], name_only["limit_usd"]) == ("a", "1.000000000")
+    assert name_only["thresholds"] == [25, 90]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"limit_usd": "lots"}, 400, "write it like 0.0125"),
+        ({"limit_usd": "-1"}, 400, "cannot be negative"),
+        ({"thresholds": [0, 50]}, 400, "between 1 and 1000"),
+        ({"thresholds": None}, 400, "leave it out to keep it"),
+        ({"name": ""}, 422, "name"),
+        ({"period": "daily"}, 422, "period"),
+    ],
+)
+def test_budget_edit_errors_say_how_to_fix_them(
+    sqlite_gateway: GatewayServer, body: dict[str, Any], status: int, says: str
+) -> None:
+    url = sqlite_gateway.url
+    budget = _create_budget(url, _create_key(url)["id"])
+    resp = httpx.patch(f"{url}/api/budgets/{budget['id']}", json=body, timeout=10)
+    assert resp.status_code == status, resp.text
+    assert says in resp.json()["error"]["message"]
+    after = httpx.get(f"{url}/api/budgets/{budget['id']}").json()
+    assert {k: after[k] for k in ("name", "limit_usd", "thresholds", "period")} == {
+        k: budget[k] for k in ("name", "limit_usd", "thresholds", "period")
+    }
+    missing = httpx.patch(f"{url}/api/budgets/nope", json={"name": "x"})
+    assert missing.status_code == 404 and "spendgate budgets list" in missing.text

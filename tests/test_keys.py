@@ -83,6 +83,117 @@ def test_key_calls_are_attributed_and_use_the_attached_credential(
         assert rec["cost_usd"] is not None
 
 
+def _patch(gateway: GatewayServer, path: str, body: dict[str, Any], status: int = 200) -> Any:
+    resp = httpx.patch(f"{gateway.url}{path}", json=body, timeout=10)
+    assert resp.status_code == status, resp.text
+    return resp.json() if status == 200 else resp.json()["error"]["message"]
+
+
+def test_key_edits_change_its_attribution_at_once(gateway: GatewayServer) -> None:
+    """Label, colour, team, user, project, tags and expiry: new calls carry the new values."""
+    for team in ("Engineering", "Research"):
+        _post(gateway, "/api/teams", {"name": team})
+    key = _issue(gateway, team="Engineering", user="alice", tags=["cli"], color="#3B82F6")
+    assert key["color"] == "#3b82f6"
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=key["key"], max_retries=0)
+    client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[MESSAGE])
+    _recorded(gateway, 1)  # cached grant of the old attribution, then the edit drops it
+    edited = _patch(
+        gateway,
+        f"/api/keys/{key['id']}",
+        {"label": "alice desktop", "color": "#10B981", "team": "Research", "user": None,
+         "project": "apollo", "tags": ["ci", "eval"], "expires_at": "2999-01-01T00:00:00Z"},
+    )  # fmt: skip
+    assert {k: edited[k] for k in ("label", "color", "team", "user", "project", "tags")} == {
+        "label": "alice desktop",
+        "color": "#10b981",
+        "team": "Research",
+        "user": None,
+        "project": "apollo",
+        "tags": ["ci", "eval"],
+    }
+    assert edited["expires_at"] == "2999-01-01T00:00:00Z" and edited["status"] == "active"
+    client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[MESSAGE])
+    newest = _recorded(gateway, 2)[0]
+    assert (newest["key_label"], newest["team"], newest["user"], newest["project"]) == (
+        "alice desktop",
+        "Research",
+        None,
+        "apollo",
+    )
+    assert newest["tags"] == ["ci", "eval"]
+    # Left out: unchanged; null clears (colour, expiry); the secret still works.
+    again = _patch(gateway, f"/api/keys/{key['id']}", {"color": None, "expires_at": None})
+    assert again["color"] is None and again["expires_at"] is None
+    assert again["label"] == "alice desktop" and again["team"] == "Research"
+    listed = {k["id"]: k for k in httpx.get(f"{gateway.url}/api/keys").json()}
+    assert listed[key["id"]]["color"] is None and "key" not in listed[key["id"]]
+    _patch(gateway, f"/api/keys/{key['id']}", {"color": "#abcdef", "team": None})
+    listed = {k["id"]: k for k in httpx.get(f"{gateway.url}/api/keys").json()}
+    assert (listed[key["id"]]["color"], listed[key["id"]]["team"]) == ("#abcdef", None)
+    # An expiry in the past ends the key like any expired one.
+    _patch(gateway, f"/api/keys/{key['id']}", {"expires_at": "2020-01-01T00:00:00+00:00"})
+    assert "expired" in _auth_error(gateway, key["key"])
+    # Rotation keeps the colour.
+    rotated = _post(gateway, f"/api/keys/{key['id']}/rotate", {})
+    assert rotated["color"] == "#abcdef"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"color": "red"}, 400, "#rrggbb"),
+        ({"color": "#12345"}, 400, "e.g. #3b82f6"),
+        ({"label": None}, 400, "leave it out to keep it"),
+        ({"label": ""}, 422, "label"),
+        ({"colour": "#123456"}, 422, "colour"),
+        ({"team": "Nope"}, 404, "spendgate teams list"),
+        ({"expires_at": "2030-01-01T00:00:00"}, 400, "time zone"),
+        ({"tags": [str(n) for n in range(21)]}, 422, "tags"),
+    ],
+)
+def test_key_edit_errors_say_how_to_fix_them(
+    sqlite_gateway: GatewayServer, body: dict[str, Any], status: int, says: str
+) -> None:
+    key = _issue(sqlite_gateway, label="kept")
+    assert says in _patch(sqlite_gateway, f"/api/keys/{key['id']}", body, status)
+    assert httpx.get(f"{sqlite_gateway.url}/api/keys/{key['id']}").json()["label"] == "kept"
+    missing = _patch(sqlite_gateway, "/api/keys/nope", {"label": "x"}, 404)
+    assert "spendgate keys list" in missing
+
+
+def test_team_rename_carries_its_budgets_and_limits(gateway: GatewayServer) -> None:
+    team = _post(gateway, "/api/teams", {"name": "Eng", "color": "#3b82f6"})
+    _post(gateway, "/api/teams", {"name": "Ops"})
+    key = _issue(gateway, team="Eng")
+    budget = _post(
+        gateway, "/api/budgets", {"scope": "team", "value": "Eng", "limit_usd": "0.000001"}
+    )
+    limit = _post(
+        gateway, "/api/limits", {"scope": "team", "value": "Eng", "requests_per_minute": 1000}
+    )
+    renamed = _patch(gateway, "/api/teams/Eng", {"name": "Engineering", "color": "#F59E0B"})
+    assert renamed == {**team, "name": "Engineering", "color": "#f59e0b"}
+    assert _patch(gateway, f"/api/teams/{team['id']}", {}) == renamed
+    assert httpx.get(f"{gateway.url}/api/budgets/{budget['id']}").json()["scope_value"] == (
+        "Engineering"
+    )
+    assert httpx.get(f"{gateway.url}/api/limits/{limit['id']}").json()["scope_value"] == (
+        "Engineering"
+    )
+    assert httpx.get(f"{gateway.url}/api/keys/{key['id']}").json()["team"] == "Engineering"
+    # The key's calls now count against the renamed team's (tiny) budget.
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=key["key"], max_retries=0)
+    with pytest.raises(anthropic.RateLimitError):
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[MESSAGE])
+    assert "exists already" in _patch(gateway, "/api/teams/Engineering", {"name": "Ops"}, 409)
+    assert "#rrggbb" in _patch(gateway, "/api/teams/Ops", {"color": "blue"}, 400)
+    assert "leave it out" in _patch(gateway, "/api/teams/Ops", {"name": None}, 400)
+    assert "spendgate teams list" in _patch(gateway, "/api/teams/Eng", {"color": "#000000"}, 404)
+    bad = httpx.post(f"{gateway.url}/api/teams", json={"name": "Red", "color": "red"})
+    assert bad.status_code == 400 and "#rrggbb" in bad.json()["error"]["message"]
+
+
 def _auth_error(gateway: GatewayServer, secret: str) -> str:
     client = anthropic.Anthropic(base_url=gateway.url, api_key=secret, max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as refused:
@@ -200,3 +311,58 @@ def test_cli_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = CliRunner().invoke(cli, ["budgets", "create", "--team", "Nope", "--limit-usd", "1",
                                    "--database-url", db])  # fmt: skip
     assert bad.exit_code != 0 and "spendgate teams list" in bad.output
+
+
+def test_cli_updates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPENDGATE_HOME", str(tmp_path / "home"))
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    _cli(db, "teams", "create", "Research", "--json")
+    key = _cli(db, "keys", "create", "--label", "bob", "--color", "#123ABC", "--json")
+    assert key["color"] == "#123abc"
+    team = _cli(db, "teams", "update", "Research", "--name", "R&D", "--color", "#ABCDEF", "--json")
+    assert (team["name"], team["color"]) == ("R&D", "#abcdef")
+    edited = _cli(
+        db, "keys", "update", key["id"], "--label", "bob laptop", "--color", "#00ff00",
+        "--team", "R&D", "--owner", "bob", "--project", "apollo", "--tags", "cli, eval",
+        "--expires", "2999-01-01", "--json",
+    )  # fmt: skip
+    assert {k: edited[k] for k in ("label", "color", "team", "user", "project", "tags")} == {
+        "label": "bob laptop",
+        "color": "#00ff00",
+        "team": "R&D",
+        "user": "bob",
+        "project": "apollo",
+        "tags": ["cli", "eval"],
+    }
+    assert edited["expires_at"].startswith("2999-01-01")
+    cleared = _cli(
+        db, "keys", "update", key["id"], "--no-expiry", "--no-team", "--no-color", "--user", "",
+        "--tags", "", "--json",
+    )  # fmt: skip
+    assert (cleared["expires_at"], cleared["team"], cleared["color"], cleared["user"]) == (
+        (None,) * 4
+    )
+    assert cleared["tags"] == [] and cleared["label"] == "bob laptop"
+    budget = _cli(db, "budgets", "create", "--team", "R&D", "--limit-usd", "5", "--json")
+    updated = _cli(
+        db, "budgets", "update", budget["id"], "--name", "R&D monthly", "--limit-usd", "7.5",
+        "--thresholds", "80,50", "--json",
+    )  # fmt: skip
+    assert (updated["name"], updated["limit_usd"], updated["thresholds"]) == (
+        "R&D monthly",
+        "7.500000000",
+        [50, 80],
+    )
+    for args, says in (
+        (["keys", "update", key["id"], "--color", "green"], "#rrggbb"),
+        (["keys", "update", key["id"], "--color", "#000000", "--no-color"], "not both"),
+        (["keys", "update", key["id"]], "nothing to change"),
+        (["keys", "update", "nope", "--label", "x"], "spendgate keys list"),
+        (["teams", "update", "R&D"], "--name and/or --color"),
+        (["teams", "update", "Nope", "--color", "#000000"], "spendgate teams list"),
+        (["budgets", "update", budget["id"], "--thresholds", "high"], "e.g. 50,80,100"),
+        (["budgets", "update", budget["id"], "--thresholds", "0"], "between 1 and 1000"),
+        (["budgets", "update", budget["id"]], "--limit-usd"),
+    ):
+        bad = CliRunner().invoke(cli, [*args, "--database-url", db])
+        assert bad.exit_code != 0 and says in bad.output, (args, bad.output)

@@ -50,6 +50,7 @@ def create_key(
     expires_at: datetime | None = None,
     upstream_key: str | None = None,
     box: SecretBox | None = None,
+    color: str | None = None,
 ) -> IssuedKey:
     """Issue a new proxy key; ``upstream_key`` (if any) is stored encrypted with ``box``."""
     secret = new_proxy_key()
@@ -70,6 +71,7 @@ def create_key(
             upstream_key_enc=encrypted,
             upstream_fingerprint=fp,
             expires_at=expires_at,
+            color=color,
         )
     )
     return IssuedKey(row, secret)
@@ -91,6 +93,7 @@ def rotate_key(store: KeyStore, key_id: str) -> IssuedKey:
             upstream_key_enc=old.upstream_key_enc,
             upstream_fingerprint=old.upstream_fingerprint,
             expires_at=old.expires_at,
+            color=old.color,
         )
     )
     store.revoke_key(old.id, rotated_to=row.id)

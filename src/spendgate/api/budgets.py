@@ -6,10 +6,11 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from spendgate.api.errors import ApiError
 from spendgate.api.governance import governance, translated
-from spendgate.budgets.admin import create_budget
+from spendgate.budgets.admin import create_budget, update_budget
 from spendgate.budgets.model import DEFAULT_THRESHOLDS
 from spendgate.budgets.report import budget_report
 from spendgate.money import parse_usd
@@ -35,6 +36,20 @@ class LimitIn(BaseModel):
     """A new hard limit."""
 
     limit_usd: str = Field(examples=["500"])
+
+
+class BudgetPatch(BaseModel):
+    """Changes to a budget; fields left out stay as they are. Scope and period are fixed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    limit_usd: str | None = Field(
+        default=None, examples=["750.00"], description="Hard limit, decimal USD"
+    )
+    thresholds: list[int] | None = Field(
+        default=None, max_length=20, description="Soft thresholds in percent, 1 to 1000"
+    )
 
 
 def _zone(request: Request) -> ZoneInfo:
@@ -83,6 +98,31 @@ def set_limit(request: Request, budget_id: str, body: LimitIn) -> dict[str, Any]
     h = governance(request)
     with translated():
         budget = h.budgets.set_limit(budget_id, parse_usd(body.limit_usd))
+    h.gov.changed()
+    return budget_report(h.budgets, budget, _zone(request), utcnow())
+
+
+@router.patch("/{budget_id}")
+def update(request: Request, budget_id: str, body: BudgetPatch) -> dict[str, Any]:
+    """Rename a budget, change its hard limit or its alert thresholds.
+
+    A lower limit applies to new calls at once on this gateway; a lease another
+    gateway took under the old limit goes back when it next reloads budgets.
+    """
+    h = governance(request)
+    for field in sorted(body.model_fields_set):
+        if getattr(body, field) is None:
+            raise ApiError(
+                400, "invalid_request", f"{field}: cannot be null; leave it out to keep it"
+            )
+    with translated():
+        budget = update_budget(
+            h.budgets,
+            budget_id,
+            name=body.name,
+            limit_nanousd=None if body.limit_usd is None else parse_usd(body.limit_usd),
+            thresholds=body.thresholds,
+        )
     h.gov.changed()
     return budget_report(h.budgets, budget, _zone(request), utcnow())
 

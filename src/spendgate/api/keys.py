@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from spendgate.api.errors import ApiError
 from spendgate.api.governance import governance, translated
 from spendgate.keys import create_key, rotate_key
 from spendgate.proxy.auth import fingerprint
+from spendgate.storage.keys import KeyChanges
 
 router = APIRouter(prefix="/api", tags=["keys"])
 
@@ -24,6 +25,15 @@ class TeamIn(BaseModel):
     """A new team."""
 
     name: str = Field(min_length=1, max_length=200, examples=["Engineering"])
+    color: str | None = Field(default=None, max_length=16, examples=["#3b82f6"])
+
+
+class TeamPatch(BaseModel):
+    """A new name and/or colour for a team (fields left out stay as they are)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
     color: str | None = Field(default=None, max_length=16, examples=["#3b82f6"])
 
 
@@ -39,6 +49,21 @@ class KeyIn(BaseModel):
     upstream_key: SecretStr | None = Field(
         default=None, description="Anthropic credential for this key (default: the server's)"
     )
+    color: str | None = Field(default=None, max_length=16, examples=["#10b981"])
+
+
+class KeyPatch(BaseModel):
+    """Changes to a key. Fields left out stay as they are; null clears one (not the label)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+    color: str | None = Field(default=None, max_length=16, description="#rrggbb, or null")
+    team: str | None = Field(default=None, description="Team name or id, or null for none")
+    user: str | None = Field(default=None, max_length=200)
+    project: str | None = Field(default=None, max_length=200)
+    tags: list[str] | None = Field(default=None, max_length=20)
+    expires_at: datetime | None = Field(default=None, description="With a time zone; null: never")
 
 
 class UpstreamIn(BaseModel):
@@ -59,6 +84,22 @@ def create_team(request: Request, body: TeamIn) -> dict[str, Any]:
     keys = governance(request).keys
     with translated():
         return keys.create_team(body.name, body.color).to_api()
+
+
+@router.patch("/teams/{team}")
+def update_team(request: Request, team: str, body: TeamPatch) -> dict[str, Any]:
+    """Rename or recolour a team (by name or id). Its budgets and rate limits follow a
+    rename; calls already recorded keep the name they were recorded under."""
+    h = governance(request)
+    for field in sorted(body.model_fields_set):
+        if getattr(body, field) is None:
+            raise ApiError(
+                400, "invalid_request", f"{field}: cannot be null; leave it out to keep it"
+            )
+    with translated():
+        updated = h.keys.update_team(team, name=body.name, color=body.color)
+    h.gov.changed()
+    return updated.to_api()
 
 
 @router.delete("/teams/{team}")
@@ -100,6 +141,7 @@ def create_proxy_key(request: Request, body: KeyIn) -> dict[str, Any]:
             expires_at=body.expires_at,
             upstream_key=upstream,
             box=h.gov.box() if upstream else None,
+            color=body.color,
         )
     return issued.to_api()
 
@@ -110,6 +152,43 @@ def get_key(request: Request, key_id: str) -> dict[str, Any]:
     keys = governance(request).keys
     with translated():
         return keys.get_key(key_id).to_api()
+
+
+@router.patch("/keys/{key_id}")
+def update_key(request: Request, key_id: str, body: KeyPatch) -> dict[str, Any]:
+    """Change a key's label, colour, team, user, project, tags or expiry (never its secret).
+
+    Fields left out stay as they are; ``null`` clears one (``expires_at: null``: never
+    expires). This gateway uses the new attribution at once, other replicas within
+    the key cache TTL.
+    """
+    h = governance(request)
+    given = body.model_fields_set
+    if "label" in given and body.label is None:
+        raise ApiError(
+            400, "invalid_request", "label: a key needs a label; leave it out to keep it"
+        )
+    if body.expires_at is not None and body.expires_at.tzinfo is None:
+        raise ApiError(400, "invalid_time", "expires_at: give a time zone, e.g. ...T00:00:00Z")
+    changes = KeyChanges()
+    if body.label is not None:
+        changes["label"] = body.label
+    if "color" in given:
+        changes["color"] = body.color
+    if "user" in given:
+        changes["owner"] = body.user
+    if "project" in given:
+        changes["project"] = body.project
+    if "tags" in given:
+        changes["tags"] = body.tags or []
+    if "expires_at" in given:
+        changes["expires_at"] = body.expires_at
+    with translated():
+        if "team" in given:
+            changes["team_id"] = h.keys.find_team(body.team).id if body.team else None
+        row = h.keys.update_key(key_id, changes)
+    h.gov.changed()
+    return row.to_api()
 
 
 @router.post("/keys/{key_id}/revoke")

@@ -1,4 +1,4 @@
-"""Creating budgets with their scope checked (shared by the CLI and the API)."""
+"""Creating and changing budgets, checked (shared by the CLI and the API)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,32 @@ def check_scope(keys: KeyStore, scope: str, value: str | None) -> tuple[Scope, s
     return scope, value  # type: ignore[return-value]  # checked against SCOPES above
 
 
+def check_thresholds(thresholds: Sequence[int]) -> None:
+    """:class:`ValueError` unless every threshold is a percentage from 1 to 1000."""
+    if any(not 0 < t <= 1000 for t in thresholds):
+        raise ValueError("thresholds are percentages between 1 and 1000, e.g. 50, 80, 100")
+
+
+def update_budget(
+    budgets: BudgetStore,
+    budget_id: str,
+    *,
+    name: str | None = None,
+    limit_nanousd: int | None = None,
+    thresholds: Sequence[int] | None = None,
+) -> Budget:
+    """Validate and store a change of name, limit or thresholds (None: leave as is).
+
+    A gateway that holds a lease on the budget gives it back once it sees a new
+    limit (:meth:`~spendgate.budgets.guard.BudgetGuard.budgets`).
+    """
+    if thresholds is not None:
+        check_thresholds(thresholds)
+    return budgets.update_budget(
+        budget_id, name=name, limit_nanousd=limit_nanousd, thresholds=thresholds
+    )
+
+
 def create_budget(
     keys: KeyStore,
     budgets: BudgetStore,
@@ -38,8 +64,7 @@ def create_budget(
     """Validate and store a budget; :class:`ValueError` or ``NotFound`` says what is wrong."""
     if period not in PERIODS:
         raise ValueError(f"unknown period {period!r}; use one of {', '.join(PERIODS)}")
-    if any(not 0 < t <= 1000 for t in thresholds):
-        raise ValueError("thresholds are percentages between 1 and 1000")
+    check_thresholds(thresholds)
     checked_scope, checked_value = check_scope(keys, scope, value)
     period_value: Period = period  # type: ignore[assignment]  # checked against PERIODS above
     return budgets.create_budget(

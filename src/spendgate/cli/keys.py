@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from spendgate.budgets.admin import create_budget
+from spendgate.budgets.admin import create_budget, update_budget
 from spendgate.budgets.report import budget_report
 from spendgate.cli.common import build_settings, database_option, open_store, print_json
 from spendgate.keys import IssuedKey, create_key, rotate_key
@@ -20,7 +20,7 @@ from spendgate.proxy.auth import fingerprint
 from spendgate.records import utcnow
 from spendgate.settings import Settings
 from spendgate.storage.budgets import BudgetStore
-from spendgate.storage.keys import Conflict, KeyStore, NotFound
+from spendgate.storage.keys import Conflict, KeyChanges, KeyStore, NotFound
 from spendgate.timeparse import TimeError, parse_when
 from spendgate.vault import SecretBox, SecretError
 
@@ -104,6 +104,27 @@ def teams_list(database_url: str | None) -> None:
     print_json([t.to_api() for t in keys.list_teams()])
 
 
+@teams.command("update")
+@click.argument("team")
+@click.option("--name", default=None, help="New name (budgets and rate limits follow it).")
+@click.option("--color", default=None, help="New display colour, #rrggbb.")
+@click.option("--json", "as_json", is_flag=True)
+@database_option
+@_friendly
+def teams_update(
+    team: str, name: str | None, color: str | None, as_json: bool, database_url: str | None
+) -> None:
+    """Rename or recolour a team (by name or id)."""
+    if name is None and color is None:
+        raise click.UsageError("give --name and/or --color")
+    _, keys, _ = _stores(database_url)
+    updated = keys.update_team(team, name=name, color=color)
+    if as_json:
+        print_json(updated.to_api())
+    else:
+        click.echo(f"updated team {updated.name} ({updated.color or 'no colour'})")
+
+
 @teams.command("delete")
 @click.argument("team")
 @database_option
@@ -130,6 +151,7 @@ def keys() -> None:
 @click.option("--project", default=None, help="Default project.")
 @click.option("--tag", "tags", multiple=True, help="Default tag (repeatable).")
 @click.option("--expires", default=None, help="Expiry: RFC 3339 time or date.")
+@click.option("--color", default=None, help="Display colour, #rrggbb.")
 @click.option(
     "--upstream-key-env",
     default=None,
@@ -147,6 +169,7 @@ def keys_create(
     project: str | None,
     tags: tuple[str, ...],
     expires: str | None,
+    color: str | None,
     upstream_key_env: str | None,
     upstream_key_stdin: bool,
     as_json: bool,
@@ -170,6 +193,7 @@ def keys_create(
         expires_at=expires_at,
         upstream_key=upstream,
         box=SecretBox.from_settings(settings) if upstream else None,
+        color=color,
     )
     _show_issued(issued, as_json)
 
@@ -185,6 +209,76 @@ def keys_list(team: str | None, active: bool, database_url: str | None) -> None:
     team_id = store.find_team(team).id if team else None
     rows = store.list_keys(team_id=team_id, include_revoked=not active)
     print_json([r.to_api() for r in rows])
+
+
+@keys.command("update")
+@click.argument("key_id")
+@click.option("--label", default=None, help="New label.")
+@click.option("--color", default=None, help="Display colour, #rrggbb.")
+@click.option("--no-color", is_flag=True, help="Remove the key's colour.")
+@click.option("--team", default=None, help="Team name or id.")
+@click.option("--no-team", is_flag=True, help="Take the key out of its team.")
+@click.option("--user", "--owner", "owner", default=None, help="Default user ('' clears).")
+@click.option("--project", default=None, help="Default project ('' clears).")
+@click.option("--tags", default=None, help="Comma-separated tags, replacing the key's ('' clears).")
+@click.option("--expires", default=None, help="New expiry: RFC 3339 time or date.")
+@click.option("--no-expiry", is_flag=True, help="The key never expires.")
+@click.option("--json", "as_json", is_flag=True, help="Print the key as JSON.")
+@database_option
+@_friendly
+def keys_update(
+    key_id: str,
+    label: str | None,
+    color: str | None,
+    no_color: bool,
+    team: str | None,
+    no_team: bool,
+    owner: str | None,
+    project: str | None,
+    tags: str | None,
+    expires: str | None,
+    no_expiry: bool,
+    as_json: bool,
+    database_url: str | None,
+) -> None:
+    """Change a key's label, colour, team, user, project, tags or expiry (not its secret)."""
+    for flag, value, clear in (
+        ("color", color, no_color),
+        ("team", team, no_team),
+        ("expires", expires, no_expiry),
+    ):
+        if value is not None and clear:
+            raise click.UsageError(f"give --{flag} or its --no- flag, not both")
+    changes = KeyChanges()
+    if label is not None:
+        changes["label"] = label
+    if color is not None or no_color:
+        changes["color"] = color
+    if owner is not None:
+        changes["owner"] = owner or None
+    if project is not None:
+        changes["project"] = project or None
+    if tags is not None:
+        changes["tags"] = [t.strip() for t in tags.split(",") if t.strip()]
+    if no_expiry:
+        changes["expires_at"] = None
+    elif expires is not None:
+        try:
+            changes["expires_at"] = parse_when(expires)
+        except TimeError as exc:
+            raise click.BadParameter(str(exc), param_hint="--expires") from exc
+    _, store, _ = _stores(database_url)
+    if no_team:
+        changes["team_id"] = None
+    elif team is not None:
+        changes["team_id"] = store.find_team(team).id
+    if not changes:
+        raise click.UsageError("nothing to change; see `spendgate keys update --help`")
+    row = store.update_key(key_id, changes)
+    if as_json:
+        print_json(row.to_api())
+    else:
+        click.echo(f"updated key {row.id} ({row.label})")
 
 
 @keys.command("revoke")
@@ -339,6 +433,51 @@ def budgets_set_limit(budget_id: str, limit_usd: str, database_url: str | None) 
     _, _, budget_store = _stores(database_url)
     budget = budget_store.set_limit(budget_id, parse_usd(limit_usd))
     click.echo(f"budget {budget.name} limit is now ${budget.to_api()['limit_usd']}")
+
+
+@budgets.command("update")
+@click.argument("budget_id")
+@click.option("--name", default=None, help="New name (shown in refusals and alerts).")
+@click.option("--limit-usd", default=None, help="New hard limit in USD.")
+@click.option(
+    "--thresholds", default=None, help="Soft thresholds in percent, comma-separated: 50,80,100."
+)
+@click.option("--json", "as_json", is_flag=True)
+@database_option
+@_friendly
+def budgets_update(
+    budget_id: str,
+    name: str | None,
+    limit_usd: str | None,
+    thresholds: str | None,
+    as_json: bool,
+    database_url: str | None,
+) -> None:
+    """Rename a budget, change its limit or its thresholds (scope and period stay)."""
+    if name is None and limit_usd is None and thresholds is None:
+        raise click.UsageError("give --name, --limit-usd and/or --thresholds")
+    levels = None
+    if thresholds is not None:
+        try:
+            levels = [int(t) for t in thresholds.split(",") if t.strip()]
+        except ValueError:
+            raise click.BadParameter(
+                f"{thresholds!r}: write whole percentages separated by commas, e.g. 50,80,100",
+                param_hint="--thresholds",
+            ) from None
+    settings, _, budget_store = _stores(database_url)
+    budget = update_budget(
+        budget_store,
+        budget_id,
+        name=name,
+        limit_nanousd=None if limit_usd is None else parse_usd(limit_usd),
+        thresholds=levels,
+    )
+    report = budget_report(budget_store, budget, ZoneInfo(settings.budget_timezone), utcnow())
+    if as_json:
+        print_json(report)
+    else:
+        click.echo(f"updated budget {budget.id}: {budget.name}, ${report['limit_usd']}")
 
 
 @budgets.command("delete")

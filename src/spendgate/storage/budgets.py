@@ -223,11 +223,35 @@ class BudgetStore:
 
     def set_limit(self, budget_id: str, limit_nanousd: int) -> Budget:
         """Change a budget's hard limit."""
+        return self.update_budget(budget_id, limit_nanousd=limit_nanousd)
+
+    def update_budget(
+        self,
+        budget_id: str,
+        *,
+        name: str | None = None,
+        limit_nanousd: int | None = None,
+        thresholds: Sequence[int] | None = None,
+    ) -> Budget:
+        """Change a budget's name, hard limit or thresholds (None: leave as is).
+
+        Its scope and period stay: they decide which counters the spend is in.
+        """
         self.get_budget(budget_id)
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(budgets).where(budgets.c.id == budget_id).values(limit_nanousd=limit_nanousd)
-            )
+        values: dict[str, Any] = {}
+        if name is not None:
+            if not name.strip():
+                raise ValueError("a budget name cannot be empty")
+            values["name"] = name
+        if limit_nanousd is not None:
+            if limit_nanousd < 0:
+                raise ValueError("a budget limit cannot be negative")
+            values["limit_nanousd"] = limit_nanousd
+        if thresholds is not None:
+            values["thresholds"] = orjson.dumps(sorted(set(thresholds))).decode()
+        if values:
+            with self.engine.begin() as conn:
+                conn.execute(update(budgets).where(budgets.c.id == budget_id).values(**values))
         return self.get_budget(budget_id)
 
     def delete_budget(self, budget_id: str) -> None:

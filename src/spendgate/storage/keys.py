@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from spendgate.colors import check_color
 from spendgate.records import new_id, utcnow
-from spendgate.storage.keys_schema import proxy_keys, teams
+from spendgate.storage.keys_schema import budgets, proxy_keys, teams
+from spendgate.storage.limits_schema import rate_limits
 
 
 class NotFound(LookupError):
@@ -50,6 +52,7 @@ class KeyRow:
     key_hash: str
     hint: str
     label: str
+    color: str | None
     team_id: str | None
     team: str | None
     owner: str | None
@@ -76,6 +79,7 @@ class KeyRow:
             "id": self.id,
             "hint": self.hint,
             "label": self.label,
+            "color": self.color,
             "team": self.team,
             "team_id": self.team_id,
             "user": self.owner,
@@ -105,6 +109,19 @@ class NewKey:
     upstream_key_enc: str | None = None
     upstream_fingerprint: str | None = None
     expires_at: datetime | None = None
+    color: str | None = None
+
+
+class KeyChanges(TypedDict, total=False):
+    """What :meth:`KeyStore.update_key` changes: only the fields given (None clears)."""
+
+    label: str
+    color: str | None
+    team_id: str | None
+    owner: str | None
+    project: str | None
+    tags: Sequence[str]
+    expires_at: datetime | None
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -121,6 +138,7 @@ def _key(row: Any) -> KeyRow:
         key_hash=m["key_hash"],
         hint=m["hint"],
         label=m["label"],
+        color=m["color"],
         team_id=m["team_id"],
         team=m["team"],
         owner=m["owner"],
@@ -149,7 +167,8 @@ class KeyStore:
     # -- teams -------------------------------------------------------------
 
     def create_team(self, name: str, color: str | None = None) -> Team:
-        """A new team; :class:`Conflict` if the name is taken."""
+        """A new team; :class:`Conflict` if the name is taken, ``ValueError`` for a bad colour."""
+        color = None if color is None else check_color(color)
         team = Team(id=new_id(), name=name, color=color, created_at=utcnow())
         try:
             with self.engine.begin() as conn:
@@ -176,6 +195,39 @@ class KeyStore:
             raise NotFound(f"no team {name_or_id!r}; see `spendgate teams list`")
         return _team(row)
 
+    def update_team(
+        self, name_or_id: str, *, name: str | None = None, color: str | None = None
+    ) -> Team:
+        """Rename or recolour a team; :class:`Conflict` if the new name is taken.
+
+        Budgets and rate limits name their team, so a rename carries them along
+        in the same transaction (viewer scopes hold the team's id). Calls
+        already recorded keep the name they were recorded under.
+        """
+        team = self.find_team(name_or_id)
+        values: dict[str, str] = {}
+        if name is not None:
+            if not name.strip():
+                raise ValueError("a team name cannot be empty")
+            values["name"] = name
+        if color is not None:
+            values["color"] = check_color(color)
+        if not values:
+            return team
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(update(teams).where(teams.c.id == team.id).values(**values))
+                if name is not None and name != team.name:
+                    for table in (budgets, rate_limits):
+                        conn.execute(
+                            update(table)
+                            .where(table.c.scope == "team", table.c.scope_value == team.name)
+                            .values(scope_value=name)
+                        )
+        except IntegrityError:
+            raise Conflict(f"a team named {name!r} exists already") from None
+        return self.find_team(team.id)
+
     def delete_team(self, name_or_id: str) -> None:
         """Delete a team; its keys stay, without a team."""
         team = self.find_team(name_or_id)
@@ -194,6 +246,7 @@ class KeyStore:
                     key_hash=new.key_hash,
                     hint=new.hint,
                     label=new.label,
+                    color=None if new.color is None else check_color(new.color),
                     team_id=new.team_id,
                     owner=new.owner,
                     project=new.project,
@@ -237,6 +290,36 @@ class KeyStore:
             stmt = stmt.where(proxy_keys.c.revoked_at.is_(None))
         with self.engine.connect() as conn:
             return [_key(r) for r in conn.execute(stmt)]
+
+    def update_key(self, key_id: str, changes: KeyChanges) -> KeyRow:
+        """Change a key's label, colour, team, owner, project, tags or expiry.
+
+        Only the fields in ``changes`` are written; None clears one (not the label).
+        """
+        self.get_key(key_id)
+        values: dict[str, Any] = {}
+        if "label" in changes:
+            if not changes["label"].strip():
+                raise ValueError("a key's label cannot be empty")
+            values["label"] = changes["label"]
+        if "color" in changes:
+            color = changes["color"]
+            values["color"] = None if color is None else check_color(color)
+        if "tags" in changes:
+            tags = list(changes["tags"])
+            values["tags"] = orjson.dumps(tags).decode() if tags else None
+        if "team_id" in changes:
+            values["team_id"] = changes["team_id"]
+        if "owner" in changes:
+            values["owner"] = changes["owner"]
+        if "project" in changes:
+            values["project"] = changes["project"]
+        if "expires_at" in changes:
+            values["expires_at"] = changes["expires_at"]
+        if values:
+            with self.engine.begin() as conn:
+                conn.execute(update(proxy_keys).where(proxy_keys.c.id == key_id).values(**values))
+        return self.get_key(key_id)
 
     def revoke_key(self, key_id: str, *, rotated_to: str | None = None) -> KeyRow:
         """Mark a key revoked (idempotent); returns it as stored."""

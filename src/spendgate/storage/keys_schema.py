@@ -28,6 +28,7 @@ proxy_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("hint", String(16), nullable=False),
     Column("label", String(200), nullable=False),
+    Column("color", String(16)),
     Column("team_id", String(36), ForeignKey("teams.id", ondelete="SET NULL")),
     Column("owner", String(200)),
     Column("project", String(200)),
