@@ -338,6 +338,86 @@ def test_key_created_in_the_ui_works_with_the_sdk_and_a_budget_caps_it(
         _say_hi(_sdk(gateway, new_key))
 
 
+def test_edit_a_key_a_team_and_a_budget(page: Any, api: httpx.Client) -> None:
+    """Relabel and recolour a key, rename and recolour a team, edit a budget: the API agrees."""
+    team = api.post("/api/teams", json={"name": "Edits", "color": "#4f7df3"}).json()
+    key = api.post("/api/keys", json={"label": "edit me", "team": "Edits"}).json()
+    budget = api.post(
+        "/api/budgets",
+        json={"scope": "key", "value": key["id"], "limit_usd": "12.345", "name": "edit budget"},
+    ).json()
+
+    page.goto("/keys")
+    page.get_by_role("button", name="Edit edit me").click()
+    dialog = page.get_by_role("dialog", name="Edit edit me")
+    dialog.get_by_label("Label").fill("edited key")
+    dialog.get_by_label("Own colour").check()
+    dialog.get_by_label("Colour", exact=True).fill("#10b981")
+    dialog.get_by_label("Tags").fill("ui, e2e")
+    page.screenshot(path=SCREENSHOTS / "keys-edit-dialog.png")
+    dialog.get_by_role("button", name="Save key").click()
+    dialog.wait_for(state="hidden")
+    row = page.get_by_test_id("keys-table").locator(f"tr[data-key-id='{key['id']}']")
+    eventually(lambda: _assert_in("edited key", row.inner_text()))
+    assert row.get_by_test_id("key-swatch").get_attribute("data-color") == "#10b981"
+    stored = api.get(f"/api/keys/{key['id']}").json()
+    assert (stored["label"], stored["color"], stored["tags"]) == (
+        "edited key",
+        "#10b981",
+        ["ui", "e2e"],
+    )
+    assert (stored["team"], stored["user"], stored["expires_at"]) == ("Edits", None, None)
+
+    # A validation error from the form itself, before anything is sent.
+    page.get_by_role("button", name="Edit edited key").click()
+    dialog = page.get_by_role("dialog", name="Edit edited key")
+    dialog.get_by_label("Label").fill(" ")
+    dialog.get_by_role("button", name="Save key").click()
+    assert "needs a label" in dialog.get_by_role("alert").inner_text()
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
+    assert api.get(f"/api/keys/{key['id']}").json()["label"] == "edited key"
+
+    page.get_by_role("button", name="Edit team Edits").click()
+    dialog = page.get_by_role("dialog", name="Edit team Edits")
+    dialog.get_by_label("Name").fill("Edited team")
+    dialog.get_by_label("Colour").fill("#c957b5")
+    dialog.get_by_role("button", name="Save team").click()
+    dialog.wait_for(state="hidden")
+    page.get_by_test_id("teams").get_by_text("Edited team").wait_for()
+    teams = {t["id"]: t for t in api.get("/api/teams").json()}
+    assert (teams[team["id"]]["name"], teams[team["id"]]["color"]) == ("Edited team", "#c957b5")
+    assert api.get(f"/api/keys/{key['id']}").json()["team"] == "Edited team"
+
+    page.goto("/budgets")
+    card = page.locator(f"[data-budget-id='{budget['id']}']")
+    card.get_by_role("button", name="Edit edit budget").click()
+    form = card.get_by_role("form", name="Edit budget edit budget")
+    assert form.get_by_label("Limit (USD)").input_value() == "12.345"  # exact, not rounded
+    form.get_by_label("Name").fill("edited budget")
+    form.get_by_label("Limit (USD)").fill("lots")
+    form.get_by_role("button", name="Save").click()
+    assert "e.g. 250 or 12.50" in form.get_by_role("alert").inner_text()
+    form.get_by_label("Limit (USD)").fill("40.5")
+    form.get_by_label("Alert at (% of limit)").fill("90, 75")
+    card.screenshot(path=SCREENSHOTS / "budget-edit-form.png")
+    form.get_by_role("button", name="Save").click()
+    form.wait_for(state="detached")
+    eventually(lambda: _assert_in("$40.50", card.get_by_test_id("budget-limit").inner_text()))
+    assert "alerts at 75%, 90%" in card.inner_text()
+    stored = api.get(f"/api/budgets/{budget['id']}").json()
+    assert (stored["name"], stored["limit_usd"], stored["thresholds"]) == (
+        "edited budget",
+        "40.500000000",
+        [75, 90],
+    )
+    assert (stored["scope"], stored["scope_value"]) == ("key", key["id"])
+
+
+def _assert_in(part: str, whole: str) -> None:
+    assert part in whole, whole
+
+
 def test_log_a_call_by_hand(page: Any, api: httpx.Client) -> None:
     page.goto("/log")
     form = page.get_by_role("form", name="Log a call")

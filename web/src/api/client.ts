@@ -89,6 +89,10 @@ export class Api {
     return this.request<T>("PUT", path, { body });
   }
 
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>("PATCH", path, { body });
+  }
+
   delete<T>(path: string, query?: Query): Promise<T> {
     return this.request<T>("DELETE", path, { query });
   }

@@ -98,7 +98,7 @@ export function useMe(): UseQueryResult<Me, Error> {
   });
 }
 
-type Method = "POST" | "PUT" | "DELETE";
+type Method = "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** A mutation of the management API; refreshes every cached answer when it succeeds. */
 export function useSend<TBody = unknown, TResult = unknown>(method: Method, path: string | ((body: TBody) => string)) {

@@ -177,6 +177,8 @@ export interface ProxyKey {
   id: string;
   hint: string;
   label: string;
+  /** The key's own display colour (#rrggbb), or null: the team's colour is shown. */
+  color: string | null;
   team: string | null;
   team_id: string | null;
   user: string | null;

@@ -8,6 +8,7 @@ import { ADMIN_ONLY, useAccess } from "../lib/access";
 import { useFilters } from "../lib/filters";
 import { formatDateTime, formatInt } from "../lib/format";
 import { formatUsd, parseNanos, usdNumber } from "../lib/money";
+import { budgetForm, budgetPatch, type BudgetForm, type BudgetPatch } from "../lib/edits";
 
 type Scope = Budget["scope"];
 const SCOPES: Array<[Scope, string]> = [
@@ -138,22 +139,25 @@ function CreateBudget() {
   );
 }
 
-function EditLimit({ budget }: { budget: Budget }) {
+function BudgetActions({ budget }: { budget: Budget }) {
   const { admin } = useAccess();
-  return admin ? <EditLimitForm budget={budget} /> : null;
+  return admin ? <EditBudget budget={budget} /> : null;
 }
 
-function EditLimitForm({ budget }: { budget: Budget }) {
+/** Rename a budget, change its limit or its alert thresholds; scope and period stay. */
+function EditBudget({ budget }: { budget: Budget }) {
   const id = useId();
   const [open, setOpen] = useState(false);
-  const [limit, setLimit] = useState(formatUsd(budget.limit_usd).replace(/[$,]/g, ""));
-  const put = useSend<{ limit_usd: string }, Budget>("PUT", `/api/budgets/${budget.id}/limit`);
+  const [form, setForm] = useState<BudgetForm>(() => budgetForm(budget));
+  const [problem, setProblem] = useState<string | null>(null);
+  const save = useSend<BudgetPatch, Budget>("PATCH", `/api/budgets/${budget.id}`);
   const remove = useSend<void, unknown>("DELETE", `/api/budgets/${budget.id}`);
+  const set = (name: keyof BudgetForm) => (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value });
   if (!open) {
     return (
       <div className="row-actions">
-        <button type="button" className="btn btn-small" onClick={() => setOpen(true)} aria-label={`Edit the limit of ${budget.name}`}>
-          Edit limit
+        <button type="button" className="btn btn-small" onClick={() => (setForm(budgetForm(budget)), setProblem(null), save.reset(), setOpen(true))} aria-label={`Edit ${budget.name}`}>
+          Edit
         </button>
         <button
           type="button"
@@ -167,20 +171,35 @@ function EditLimitForm({ budget }: { budget: Budget }) {
       </div>
     );
   }
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const checked = budgetPatch(budget, form);
+    if ("error" in checked) return setProblem(checked.error);
+    setProblem(null);
+    if (Object.keys(checked.patch).length === 0) return setOpen(false);
+    save.mutate(checked.patch, { onSuccess: () => setOpen(false) });
+  };
   return (
-    <form className="form form-inline" onSubmit={(e) => (e.preventDefault(), put.mutate({ limit_usd: limit }, { onSuccess: () => setOpen(false) }))}>
-      <Field label="New limit (USD)" htmlFor={id}>
-        <input id={id} required inputMode="decimal" value={limit} onChange={(e) => setLimit(e.target.value)} />
+    <form className="form form-inline" onSubmit={submit} aria-label={`Edit budget ${budget.name}`} noValidate>
+      <Field label="Name" htmlFor={`${id}-name`}>
+        <input id={`${id}-name`} required maxLength={200} value={form.name} onChange={set("name")} />
+      </Field>
+      <Field label="Limit (USD)" htmlFor={`${id}-limit`}>
+        <input id={`${id}-limit`} required inputMode="decimal" value={form.limit} onChange={set("limit")} />
+      </Field>
+      <Field label="Alert at (% of limit)" htmlFor={`${id}-thresholds`} hint="Comma separated">
+        <input id={`${id}-thresholds`} value={form.thresholds} onChange={set("thresholds")} />
       </Field>
       <div className="form-actions">
-        <button type="submit" className="btn btn-small btn-primary" disabled={put.isPending}>
-          Save
+        <button type="submit" className="btn btn-small btn-primary" disabled={save.isPending}>
+          {save.isPending ? "Saving…" : "Save"}
         </button>
         <button type="button" className="btn btn-small" onClick={() => setOpen(false)}>
           Cancel
         </button>
       </div>
-      {put.error && <Notice tone="danger">{describeError(put.error)}</Notice>}
+      {problem && <Notice tone="danger">{problem}</Notice>}
+      {save.error && <Notice tone="danger">{describeError(save.error)}</Notice>}
     </form>
   );
 }
@@ -219,7 +238,7 @@ function BudgetRow({ budget, forecast, tz, keyLabels }: { budget: Budget; foreca
         )}
         {budget.thresholds.length > 0 && <> · alerts at {budget.thresholds.join("%, ")}%</>}
       </p>
-      <EditLimit budget={budget} />
+      <BudgetActions budget={budget} />
     </li>
   );
 }

@@ -11,6 +11,120 @@ import { formatDateTime, formatInt, formatRatio } from "../lib/format";
 import { formatUsd } from "../lib/money";
 import { analyticsParams, PERIOD_LABELS } from "../lib/period";
 import { PALETTE } from "../lib/shape";
+import { isHexColor, keyForm, keyFormProblem, keyPatch, teamPatch, type KeyForm, type KeyPatch, type TeamPatch } from "../lib/edits";
+
+/** A key's swatch: its own colour, else its team's. */
+function keyColor(key: ProxyKey, teamColors: Map<string, string | null>): string | null {
+  return key.color ?? (key.team ? (teamColors.get(key.team) ?? null) : null);
+}
+
+/** Edit a key's label, colour and attribution (never its secret), in a dialog. */
+function EditKey({ apiKey, teams, onDone }: { apiKey: ProxyKey; teams: Team[]; onDone: () => void }) {
+  const id = useId();
+  const save = useSend<KeyPatch, ProxyKey>("PATCH", `/api/keys/${apiKey.id}`);
+  const [form, setForm] = useState<KeyForm>(() => keyForm(apiKey));
+  const [problem, setProblem] = useState<string | null>(null);
+  const set = (name: keyof KeyForm) => (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value });
+  const teamColor = teams.find((t) => t.name === form.team)?.color ?? null;
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const wrong = keyFormProblem(form);
+    setProblem(wrong);
+    if (wrong) return;
+    const patch = keyPatch(apiKey, form);
+    if (Object.keys(patch).length === 0) return onDone();
+    save.mutate(patch, { onSuccess: onDone });
+  };
+  return (
+    <form className="form form-grid" onSubmit={submit} aria-label={`Edit key ${apiKey.label}`} noValidate>
+      <Field label="Label" htmlFor={`${id}-label`}>
+        <input id={`${id}-label`} required maxLength={200} value={form.label} onChange={set("label")} />
+      </Field>
+      <Field label="Colour" htmlFor={`${id}-color`} hint={form.color ? "The key's own colour" : "None: the team's colour is shown"}>
+        <div className="color-row">
+          <input
+            id={`${id}-color`}
+            type="color"
+            value={isHexColor(form.color) ? form.color : (teamColor ?? PALETTE[0])}
+            onChange={set("color")}
+            disabled={!form.color}
+            aria-describedby={`${id}-own`}
+          />
+          <label className="switch" id={`${id}-own`}>
+            <input type="checkbox" checked={form.color !== ""} onChange={(e) => setForm({ ...form, color: e.target.checked ? (apiKey.color ?? teamColor ?? PALETTE[0]) : "" })} />
+            <span>Own colour</span>
+          </label>
+        </div>
+      </Field>
+      <Field label="Team" htmlFor={`${id}-team`}>
+        <select id={`${id}-team`} value={form.team} onChange={set("team")}>
+          <option value="">No team</option>
+          {teams.map((t) => (
+            <option key={t.id} value={t.name}>
+              {t.name}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label="User" htmlFor={`${id}-user`}>
+        <input id={`${id}-user`} maxLength={200} value={form.user} onChange={set("user")} />
+      </Field>
+      <Field label="Project" htmlFor={`${id}-project`}>
+        <input id={`${id}-project`} maxLength={200} value={form.project} onChange={set("project")} />
+      </Field>
+      <Field label="Tags" htmlFor={`${id}-tags`} hint="Comma separated; replaces the key's tags">
+        <input id={`${id}-tags`} value={form.tags} onChange={set("tags")} />
+      </Field>
+      <Field label="Expires" htmlFor={`${id}-expires`} hint="End of that day; empty: never">
+        <input id={`${id}-expires`} type="date" value={form.expires} onChange={set("expires")} />
+      </Field>
+      <div className="form-actions">
+        <button type="submit" className="btn btn-primary" disabled={save.isPending}>
+          {save.isPending ? "Saving…" : "Save key"}
+        </button>
+        <button type="button" className="btn" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+      {problem && <Notice tone="danger">{problem}</Notice>}
+      {save.error && <Notice tone="danger">{describeError(save.error)}</Notice>}
+    </form>
+  );
+}
+
+/** Rename or recolour a team, in a dialog. */
+function EditTeam({ team, onDone }: { team: Team; onDone: () => void }) {
+  const id = useId();
+  const save = useSend<TeamPatch, Team>("PATCH", `/api/teams/${encodeURIComponent(team.id)}`);
+  const [name, setName] = useState(team.name);
+  const [color, setColor] = useState(team.color ?? PALETTE[0]);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const patch = teamPatch(team, { name, color });
+    if (Object.keys(patch).length === 0) return onDone();
+    save.mutate(patch, { onSuccess: onDone });
+  };
+  return (
+    <form className="form form-inline" onSubmit={submit} aria-label={`Edit team ${team.name}`}>
+      <Field label="Name" htmlFor={`${id}-name`}>
+        <input id={`${id}-name`} required maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />
+      </Field>
+      <Field label="Colour" htmlFor={`${id}-color`}>
+        <input id={`${id}-color`} type="color" value={color} onChange={(e) => setColor(e.target.value)} />
+      </Field>
+      <div className="form-actions">
+        <button type="submit" className="btn btn-primary" disabled={save.isPending}>
+          {save.isPending ? "Saving…" : "Save team"}
+        </button>
+        <button type="button" className="btn" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+      <p className="hint">Budgets and rate limits on the team follow a new name; calls already recorded keep the old one.</p>
+      {save.error && <Notice tone="danger">{describeError(save.error)}</Notice>}
+    </form>
+  );
+}
 
 /** The secret of a new or rotated key, shown exactly once. */
 function IssuedDialog({ issued, onClose }: { issued: IssuedKey | null; onClose: () => void }) {
@@ -112,7 +226,8 @@ function CreateKey({ teams, onIssued }: { teams: Team[]; onIssued: (key: IssuedK
   );
 }
 
-function KeyActions({ apiKey, onIssued }: { apiKey: ProxyKey; onIssued: (key: IssuedKey) => void }) {
+function KeyActions({ apiKey, teams, onIssued }: { apiKey: ProxyKey; teams: Team[]; onIssued: (key: IssuedKey) => void }) {
+  const [editing, setEditing] = useState(false);
   const revoke = useSend<void, ProxyKey>("POST", `/api/keys/${apiKey.id}/revoke`);
   const rotate = useSend<void, IssuedKey>("POST", `/api/keys/${apiKey.id}/rotate`);
   const [confirm, setConfirm] = useState<"" | "revoke" | "rotate">("");
@@ -131,6 +246,12 @@ function KeyActions({ apiKey, onIssued }: { apiKey: ProxyKey; onIssued: (key: Is
   const error = revoke.error ?? rotate.error;
   return (
     <div className="row-actions">
+      <button type="button" className="btn btn-small" onClick={() => setEditing(true)} aria-label={`Edit ${apiKey.label}`}>
+        Edit
+      </button>
+      <Modal open={editing} title={`Edit ${apiKey.label}`} onClose={() => setEditing(false)}>
+        <EditKey apiKey={apiKey} teams={teams} onDone={() => setEditing(false)} />
+      </Modal>
       <button type="button" className="btn btn-small" onClick={() => setConfirm("rotate")} aria-label={`Rotate ${apiKey.label}`}>
         Rotate
       </button>
@@ -200,7 +321,7 @@ function KeysTable({ keys, teams, onIssued }: { keys: ProxyKey[]; teams: Team[];
                 return (
                   <tr key={k.id} data-key-id={k.id}>
                     <th scope="row">
-                      <span className="swatch" style={{ background: (k.team && colors.get(k.team)) || "transparent" }} aria-hidden="true" />
+                      <span className="swatch" data-testid="key-swatch" data-color={keyColor(k, colors) ?? ""} style={{ background: keyColor(k, colors) ?? "transparent" }} aria-hidden="true" />
                       {k.label}
                     </th>
                     <td data-label="Key">
@@ -222,7 +343,7 @@ function KeysTable({ keys, teams, onIssued }: { keys: ProxyKey[]; teams: Team[];
                       <Badge tone={k.status === "active" ? "ok" : "info"}>{k.status}</Badge>
                     </td>
                     <td>
-                      <KeyActions apiKey={k} onIssued={onIssued} />
+                      <KeyActions apiKey={k} teams={teams} onIssued={onIssued} />
                     </td>
                   </tr>
                 );
@@ -242,6 +363,7 @@ function Teams({ teams }: { teams: Team[] }) {
   const create = useSend<{ name: string; color: string }, Team>("POST", "/api/teams");
   const remove = useSend<string, unknown>("DELETE", (name) => `/api/teams/${encodeURIComponent(name)}`);
   const [name, setName] = useState("");
+  const [editing, setEditing] = useState<Team | null>(null);
   const [color, setColor] = useState<string>(PALETTE[teams.length % PALETTE.length]!);
   const spend = new Map((usage.data?.data ?? []).map((r) => [r.key, r]));
   const submit = (event: FormEvent) => {
@@ -259,6 +381,9 @@ function Teams({ teams }: { teams: Team[] }) {
               <span className="swatch swatch-large" style={{ background: t.color ?? "transparent" }} aria-hidden="true" />
               <span className="team-name">{t.name}</span>
               <span className="num muted">{formatUsd(spend.get(t.name)?.cost_usd ?? "0")}</span>
+              <button type="button" className="btn btn-small btn-quiet" aria-label={`Edit team ${t.name}`} onClick={() => setEditing(t)}>
+                Edit
+              </button>
               <button
                 type="button"
                 className="btn btn-small btn-quiet"
@@ -285,6 +410,9 @@ function Teams({ teams }: { teams: Team[] }) {
         </div>
       </form>
       {(create.error || remove.error) && <Notice tone="danger">{describeError(create.error ?? remove.error)}</Notice>}
+      <Modal open={editing !== null} title={`Edit team ${editing?.name ?? ""}`} onClose={() => setEditing(null)}>
+        {editing && <EditTeam team={editing} onDone={() => setEditing(null)} />}
+      </Modal>
     </>
   );
 }
