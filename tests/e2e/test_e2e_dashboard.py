@@ -7,8 +7,10 @@ keys created in the browser are used through the official ``anthropic`` SDK.
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -412,6 +414,63 @@ def test_edit_a_key_a_team_and_a_budget(page: Any, api: httpx.Client) -> None:
         [75, 90],
     )
     assert (stored["scope"], stored["scope_value"]) == ("key", key["id"])
+
+
+def test_alert_channels_added_tested_and_deleted_in_the_ui(page: Any, api: httpx.Client) -> None:
+    received: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers.get("content-length", 0))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        page.goto("/budgets")
+        page.get_by_text("Add a channel").click()
+        form = page.get_by_role("form", name="Add an alert channel")
+        form.get_by_label("Channel name").fill("e2e hook")
+        form.get_by_label("Webhook URL").fill("not a url")
+        form.get_by_role("button", name="Add channel").click()
+        assert "http:// or https://" in form.get_by_role("alert").inner_text()
+        form.get_by_label("Webhook URL").fill(f"http://127.0.0.1:{hook.server_port}/hook")
+        form.get_by_label("Signing secret").fill("e2e-signing-secret")
+        form.get_by_label("Spend spikes").uncheck()
+        form.get_by_role("button", name="Add channel").click()
+        channels = page.get_by_test_id("alert-channels")
+        channels.get_by_text("e2e hook").wait_for()
+        made = next(c for c in api.get("/api/alerts/channels").json() if c["name"] == "e2e hook")
+        assert made["kind"] == "webhook"
+        assert made["kinds"] == ["budget_threshold", "budget_forecast"]
+        assert "e2e-signing-secret" not in str(made) and "/hook" not in made["target"]
+
+        page.get_by_role("button", name="Send a test alert to e2e hook").click()
+        row = channels.locator(f"[data-channel-id='{made['id']}']")
+        row.get_by_text("Test delivered").wait_for()
+        assert len(received) == 1 and b"spendgate" in received[0]
+        page.get_by_role("region", name="Alerts").screenshot(path=SCREENSHOTS / "alerts-card.png")
+
+        # E-mail: the form says what is missing before anything is sent.
+        form.get_by_label("Kind").select_option("email")
+        form.get_by_label("Channel name").fill("e2e mail")
+        form.get_by_label("SMTP host").fill("127.0.0.1")
+        form.get_by_label("From").fill("spendgate@example.com")
+        form.get_by_label("To").fill("finops")
+        form.get_by_role("button", name="Add channel").click()
+        assert '"finops" is not an e-mail address' in form.get_by_role("alert").inner_text()
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Delete channel e2e hook").click()
+        row.wait_for(state="detached")
+        names = [c["name"] for c in api.get("/api/alerts/channels").json()]
+        assert "e2e hook" not in names and "e2e mail" not in names
+    finally:
+        hook.shutdown()
 
 
 def _assert_in(part: str, whole: str) -> None:

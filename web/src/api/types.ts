@@ -248,3 +248,66 @@ export interface Me {
 
 /** A row of an endpoint whose shape this dashboard does not pin down (limits, alerts). */
 export type Row = Record<string, unknown>;
+
+export type AlertKind = "budget_threshold" | "budget_forecast" | "spend_spike";
+export type ChannelKind = "webhook" | "slack" | "email";
+
+/** An alert channel as listed: never its URL, signing secret or password. */
+export interface AlertChannel {
+  id: string;
+  name: string;
+  kind: ChannelKind;
+  /** A hint of where it sends: scheme and host, or SMTP host and recipients. */
+  target: string;
+  settings: Record<string, unknown>;
+  /** Only these kinds of alert; null: all. */
+  kinds: AlertKind[] | null;
+  created_at: string;
+}
+
+export interface SmtpSettings {
+  host: string;
+  port?: number;
+  security: "starttls" | "ssl" | "none";
+  username?: string;
+  sender: string;
+  recipients: string[];
+}
+
+/** The body of POST /api/alerts/channels. */
+export interface ChannelBody {
+  name: string;
+  kind: ChannelKind;
+  url?: string;
+  signing_secret?: string;
+  smtp?: SmtpSettings;
+  password?: string;
+  kinds?: AlertKind[];
+}
+
+export interface ChannelTest {
+  ok: boolean;
+  channel: string;
+  error: string | null;
+}
+
+export interface AlertDelivery {
+  channel_id: string;
+  channel: string;
+  status: "pending" | "sent" | "failed";
+  attempts: number;
+  next_attempt_at: string | null;
+  last_error: string | null;
+  sent_at: string | null;
+}
+
+export interface Alert {
+  id: string;
+  kind: AlertKind | string;
+  subject: string;
+  period: string;
+  message: string;
+  details: Record<string, unknown>;
+  created_at: string;
+  deliveries: AlertDelivery[];
+}

@@ -9,6 +9,7 @@ import { useFilters } from "../lib/filters";
 import { formatDateTime, formatInt } from "../lib/format";
 import { formatUsd, parseNanos, usdNumber } from "../lib/money";
 import { budgetForm, budgetPatch, type BudgetForm, type BudgetPatch } from "../lib/edits";
+import { Alerts } from "../components/Alerts";
 
 type Scope = Budget["scope"];
 const SCOPES: Array<[Scope, string]> = [
@@ -313,66 +314,6 @@ function RateLimits({ tz }: { tz: string }) {
         )
       }
     </Loaded>
-  );
-}
-
-function Alerts({ tz }: { tz: string }) {
-  const channels = useOptional<Row[]>("/api/alerts/channels");
-  const history = useOptional<Row[] | { data: Row[] }>("/api/alerts", { limit: 50 });
-  return (
-    <div className="stack">
-      <h3>Channels</h3>
-      <Loaded query={channels} what="alert channels">
-        {(rows) =>
-          rows === null ? (
-            <Unavailable what="Alert channels" />
-          ) : rows.length === 0 ? (
-            <Empty title="No alert channels.">
-              Budget thresholds fire alerts; add a webhook, Slack or email channel with <code>spendgate alerts</code> to receive them.
-            </Empty>
-          ) : (
-            <GenericTable
-              testId="alert-channels"
-              rows={rows}
-              columns={[
-                ["name", "Name", (r) => text(r.name)],
-                ["kind", "Kind", (r) => text(r.kind)],
-                ["target", "Target", (r) => text(r.target)],
-                ["kinds", "Alerts", (r) => text(Array.isArray(r.kinds) ? r.kinds.join(", ") : (r.kinds ?? "all"))],
-              ]}
-            />
-          )
-        }
-      </Loaded>
-      <h3>History</h3>
-      <Loaded query={history} what="alert history">
-        {(answer) => {
-          if (answer === null) return <Unavailable what="Alerts" />;
-          const rows = Array.isArray(answer) ? answer : answer.data;
-          if (rows.length === 0) return <Empty title="No alerts fired yet.">An alert fires when a budget passes one of its thresholds.</Empty>;
-          return (
-            <GenericTable
-              testId="alert-history"
-              rows={rows}
-              columns={[
-                ["created_at", "When", (r) => (typeof r.created_at === "string" ? formatDateTime(r.created_at, tz) : "—")],
-                ["kind", "Kind", (r) => text(r.kind)],
-                ["subject", "Subject", (r) => text(r.subject)],
-                ["message", "Message", (r) => text(r.message)],
-                [
-                  "deliveries",
-                  "Delivery",
-                  (r) =>
-                    Array.isArray(r.deliveries)
-                      ? (r.deliveries as Row[]).map((d) => `${text(d.channel_name ?? d.channel)}: ${text(d.status)}`).join(", ") || "—"
-                      : "—",
-                ],
-              ]}
-            />
-          );
-        }}
-      </Loaded>
-    </div>
   );
 }
 
