@@ -34,6 +34,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (API, CLI reports) run while the writer writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # The writer touches the newest pages of every index and rollup on each batch:
+    # a 32 MiB page cache (the default is 2 MiB) keeps them in memory at 10 M calls.
+    # It is a ceiling per connection, filled only as pages are read.
+    cursor.execute("PRAGMA cache_size=-32768")
+    # Checkpoint every ~40 MiB of WAL instead of every 4 MiB: a batch rewrites the
+    # same rollup and index pages, which are then copied into the database once per
+    # checkpoint rather than after nearly every batch.
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

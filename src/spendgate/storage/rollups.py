@@ -107,12 +107,16 @@ _S_FROM: tuple[tuple[int, int], ...] = tuple(
 _S_CREATION = SESSION_MEASURES.index("cache_creation_input_tokens")
 _S_FIRST, _S_LAST = len(SESSION_MEASURES), len(SESSION_MEASURES) + 1
 _C5M, _C1H = _AT["cache_creation_5m_input_tokens"], _AT["cache_creation_1h_input_tokens"]
+# Position in MEASURES -> position in a session vector (both cache writes add to creation).
+_S_OF: dict[int, int] = {mi: si for si, mi in _S_FROM} | {_C5M: _S_CREATION, _C1H: _S_CREATION}
 
 Sparse = list[tuple[int, int]]  # (position in MEASURES, value), non-zero values only
 
 # Rows handed over by ``Store.insert_calls`` also carry the cost breakdown as the dict
 # it was serialised from, under this key (not a column), so it is not parsed back.
 PARSED_BREAKDOWN = "_cost_breakdown"
+# ... and the tags as the list they were serialised from.
+PARSED_TAGS = "_tags"
 
 
 def histogram_bucket(ms: float) -> int:
@@ -286,19 +290,23 @@ class Aggregates:
         hour = at - at % HOUR_US
         key = (hour, *_dim_values(row))
         sparse = sparse_measures(row)
-        entry = self.hourly.get(key)
+        hourly = self.hourly
+        entry = hourly.get(key)
         if entry is None:
-            entry = self.hourly[key] = list(_ZEROS)
+            entry = hourly[key] = list(_ZEROS)
         for i, value in sparse:
             entry[i] += value
-        tags = _loads(row.get("tags"))
+        tags = row.get(PARSED_TAGS)
+        if tags is None:
+            tags = _loads(row.get("tags"))
         if tags:
             base = tuple(key[i] for i in _TAG_PICK)
+            found = self.tags
             for tag in {t[:200] for t in tags if isinstance(t, str) and t}:
                 tkey = (hour, tag, *base)
-                tentry = self.tags.get(tkey)
+                tentry = found.get(tkey)
                 if tentry is None:
-                    tentry = self.tags[tkey] = list(_ZEROS)
+                    tentry = found[tkey] = list(_ZEROS)
                 for i, value in sparse:
                     tentry[i] += value
         session = row.get("session_id")
@@ -310,10 +318,11 @@ class Aggregates:
             else:
                 sentry[_S_FIRST] = min(sentry[_S_FIRST], at)
                 sentry[_S_LAST] = max(sentry[_S_LAST], at)
-            dense = dict(sparse)
-            for si, mi in _S_FROM:
-                sentry[si] += dense.get(mi, 0)
-            sentry[_S_CREATION] += dense.get(_C5M, 0) + dense.get(_C1H, 0)
+            # The session measures are a few of the call's sparse ones (creation summed).
+            for i, value in sparse:
+                si = _S_OF.get(i)
+                if si is not None:
+                    sentry[si] += value
 
     def subtract(self, other: Aggregates) -> None:
         """Take ``other``'s rows out of these (additive measures; first/last are kept)."""

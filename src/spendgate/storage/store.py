@@ -26,7 +26,7 @@ from spendgate.records import CallRecord
 from spendgate.storage import migrate
 from spendgate.storage.calls import Cursor, record_to_row, row_to_api
 from spendgate.storage.engine import is_sqlite, make_engine
-from spendgate.storage.rollups import PARSED_BREAKDOWN
+from spendgate.storage.rollups import PARSED_BREAKDOWN, PARSED_TAGS
 from spendgate.storage.schema import UTCMicros, calls, loss_events, to_micros
 
 
@@ -150,7 +150,9 @@ class Store:
         rows = []
         for record in records:
             row = record_to_row(record)
+            # The rollups read these two as the objects, not back from their JSON.
             row[PARSED_BREAKDOWN] = record.cost_breakdown
+            row[PARSED_TAGS] = record.attribution.tags
             rows.append(row)
         return self.insert_rows(rows)
 
