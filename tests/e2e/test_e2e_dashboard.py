@@ -473,6 +473,33 @@ def test_alert_channels_added_tested_and_deleted_in_the_ui(page: Any, api: httpx
         hook.shutdown()
 
 
+def test_rate_limit_added_and_deleted_in_the_ui(page: Any, api: httpx.Client) -> None:
+    page.goto("/budgets")
+    page.get_by_text("Add a rate limit").click()
+    form = page.get_by_role("form", name="Add a rate limit")
+    form.get_by_label("Limit", exact=True).select_option("project")
+    form.get_by_label("Which").fill("e2e-quiet-project")
+    form.get_by_label("Limit name").fill("e2e project cap")
+    form.get_by_role("button", name="Add rate limit").click()
+    assert "at least one rate" in form.get_by_role("alert").inner_text()
+    form.get_by_label("Requests / min").fill("30")
+    form.get_by_label("Output tokens / min").fill("20,000")
+    form.get_by_role("button", name="Add rate limit").click()
+    table = page.get_by_test_id("limits")
+    table.get_by_text("e2e project cap").wait_for()
+    made = next(x for x in api.get("/api/limits").json() if x["name"] == "e2e project cap")
+    assert (made["scope"], made["scope_value"]) == ("project", "e2e-quiet-project")
+    assert (made["requests_per_minute"], made["output_tokens_per_minute"]) == (30, 20_000)
+    assert made["input_tokens_per_minute"] is None
+    row = table.locator(f"tr[data-limit-id='{made['id']}']")
+    assert made["description"] in row.inner_text() and "idle" in row.inner_text()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete rate limit e2e project cap").click()
+    row.wait_for(state="detached")
+    assert all(x["id"] != made["id"] for x in api.get("/api/limits").json())
+
+
 def _assert_in(part: str, whole: str) -> None:
     assert part in whole, whole
 

@@ -311,3 +311,33 @@ export interface Alert {
   created_at: string;
   deliveries: AlertDelivery[];
 }
+
+export interface RateLimitBucket {
+  /** The key id, team, user or project of a per-subject limit; null for one shared bucket. */
+  subject: string | null;
+  usage: Record<string, { in_use: number; limit: number; percent: number }>;
+  refused: number;
+}
+
+export interface RateLimit {
+  id: string;
+  name: string;
+  scope: "global" | "key" | "team" | "user" | "project";
+  scope_value: string | null;
+  requests_per_minute: number | null;
+  input_tokens_per_minute: number | null;
+  output_tokens_per_minute: number | null;
+  description: string;
+  created_at: string | null;
+  buckets: RateLimitBucket[];
+}
+
+/** The body of POST /api/limits. */
+export interface RateLimitBody {
+  scope: RateLimit["scope"];
+  value: string | null;
+  requests_per_minute?: number;
+  input_tokens_per_minute?: number;
+  output_tokens_per_minute?: number;
+  name?: string;
+}

@@ -1,7 +1,7 @@
 import { useId, useState, type FormEvent } from "react";
 import { describeError } from "../api/client";
-import { useBreakdown, useBudgets, useForecast, useKeyLabels, useKeys, useOptional, useSend, useTeams } from "../api/hooks";
-import type { Budget, BudgetForecast, Row } from "../api/types";
+import { useBreakdown, useBudgets, useForecast, useKeyLabels, useKeys, useSend, useTeams } from "../api/hooks";
+import type { Budget, BudgetForecast } from "../api/types";
 import { Empty, Loaded } from "../components/states";
 import { Badge, Card, Field, Notice, PageTitle, Progress } from "../components/ui";
 import { ADMIN_ONLY, useAccess } from "../lib/access";
@@ -10,6 +10,7 @@ import { formatDateTime, formatInt } from "../lib/format";
 import { formatUsd, parseNanos, usdNumber } from "../lib/money";
 import { budgetForm, budgetPatch, type BudgetForm, type BudgetPatch } from "../lib/edits";
 import { Alerts } from "../components/Alerts";
+import { RateLimits } from "../components/RateLimits";
 
 type Scope = Budget["scope"];
 const SCOPES: Array<[Scope, string]> = [
@@ -241,79 +242,6 @@ function BudgetRow({ budget, forecast, tz, keyLabels }: { budget: Budget; foreca
       </p>
       <BudgetActions budget={budget} />
     </li>
-  );
-}
-
-/** A table of rows whose exact shape belongs to another part of the API. */
-function GenericTable({ rows, columns, testId }: { rows: Row[]; columns: Array<[string, string, (row: Row) => string]>; testId: string }) {
-  return (
-    <div className="table-scroll" tabIndex={0} role="region" aria-label={`${testId}, scrolls sideways`}>
-      <table className="table table-compact" data-testid={testId}>
-        <thead>
-          <tr>
-            {columns.map(([key, name]) => (
-              <th key={key} scope="col">
-                {name}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((row, i) => (
-            <tr key={String(row.id ?? i)}>
-              {columns.map(([key, , show]) => (
-                <td key={key}>{show(row)}</td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
-const text = (v: unknown): string => (v === null || v === undefined || v === "" ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
-
-function Unavailable({ what }: { what: string }) {
-  return <Empty title={`${what} are not available on this gateway.`}>Upgrade spendgate to a version with {what.toLowerCase()}; the rest of this page works without them.</Empty>;
-}
-
-function RateLimits({ tz }: { tz: string }) {
-  const limits = useOptional<Row[]>("/api/limits");
-  return (
-    <Loaded query={limits} what="rate limits">
-      {(rows) =>
-        rows === null ? (
-          <Unavailable what="Rate limits" />
-        ) : rows.length === 0 ? (
-          <Empty title="No rate limits.">
-            Add one with <code>spendgate limits create</code> or <code>POST /api/limits</code>, e.g. 60 requests a minute per key.
-          </Empty>
-        ) : (
-          <GenericTable
-            testId="limits"
-            rows={rows}
-            columns={[
-              ["name", "Name", (r) => text(r.name)],
-              ["description", "Limit", (r) => text(r.description ?? `${r.scope} ${r.scope_value ?? ""}`)],
-              [
-                "busiest",
-                "Busiest now",
-                (r) => {
-                  const b = (r.buckets as Array<{ subject: string | null; usage: Record<string, { percent: number }>; refused: number }> | undefined) ?? [];
-                  const top = b[0];
-                  if (!top) return "idle";
-                  const pct = Math.max(...Object.values(top.usage).map((u) => u.percent));
-                  return `${top.subject ?? "all"}: ${pct}% used`;
-                },
-              ],
-              ["refused", "Refused", (r) => text(((r.buckets as Array<{ refused: number }> | undefined) ?? []).reduce((n, b) => n + b.refused, 0))],
-              ["created_at", "Created", (r) => (typeof r.created_at === "string" ? formatDateTime(r.created_at, tz) : "—")],
-            ]}
-          />
-        )
-      }
-    </Loaded>
   );
 }
 
