@@ -122,6 +122,10 @@ def test_key_edits_change_its_attribution_at_once(gateway: GatewayServer) -> Non
         "apollo",
     )
     assert newest["tags"] == ["ci", "eval"]
+    by_key = httpx.get(
+        f"{gateway.url}/api/analytics/breakdown", params={"by": "key", "period": "24h"}
+    ).json()["data"]
+    assert [(r["key"], r["color"]) for r in by_key] == [(key["id"], "#10b981")]
     # Left out: unchanged; null clears (colour, expiry); the secret still works.
     again = _patch(gateway, f"/api/keys/{key['id']}", {"color": None, "expires_at": None})
     assert again["color"] is None and again["expires_at"] is None

@@ -125,8 +125,9 @@ def breakdown(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Spend, calls and tokens per value of one dimension (costliest first), with each value's
-    share of the total. ``by=session`` lists Claude Code sessions, newest first (UTC-day
-    precision); with ``then=model`` each session also lists its spend per model."""
+    share of the total (``by=key``: and the key's display ``color``). ``by=session`` lists
+    Claude Code sessions, newest first (UTC-day precision); with ``then=model`` each session
+    also lists its spend per model."""
     _, flt = scoped
     analytics = Analytics(_store(request))
     if by == "session":
@@ -137,7 +138,11 @@ def breakdown(
         except AnalyticsError as exc:
             raise ApiError(400, "invalid_query", str(exc)) from exc
         return {"by": "session", "data": [{"key": r["session_id"], **r} for r in rows]}
-    return _answer(analytics.breakdown, flt, by, then=then, limit=limit)
+    answer = _answer(analytics.breakdown, flt, by, then=then, limit=limit)
+    if by == "key":  # the key's display colour, as GET /api/keys shows it (null: none)
+        colors = {k.id: k.color for k in KeyStore(_store(request).engine).list_keys()}
+        answer["data"] = [{**row, "color": colors.get(row["key"])} for row in answer["data"]]
+    return answer
 
 
 def _team_budgets(store: Store, budgets: list[Budget], team: str) -> list[Budget]:
