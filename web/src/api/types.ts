@@ -60,6 +60,8 @@ export interface BreakdownRow extends Totals {
   share?: string;
   // by=key rows
   label?: string | null;
+  /** The key's own display colour (#rrggbb), null if it has none. */
+  color?: string | null;
   // by=session rows
   session_id?: string;
   project?: string | null;
