@@ -18,6 +18,50 @@ function keyColor(key: ProxyKey, teamColors: Map<string, string | null>): string
   return key.color ?? (key.team ? (teamColors.get(key.team) ?? null) : null);
 }
 
+type Attribution = Pick<KeyForm, "team" | "user" | "project" | "tags" | "expires">;
+
+/** The attribution fields of the create and edit key forms (team, user, project, tags, expiry). */
+function KeyAttribution({
+  id,
+  form,
+  set,
+  teams,
+  editing,
+}: {
+  id: string;
+  form: Attribution;
+  set: (name: keyof Attribution) => (e: { target: { value: string } }) => void;
+  teams: Team[];
+  editing: boolean;
+}) {
+  return (
+    <>
+      <Field label="Team" htmlFor={`${id}-team`}>
+        <select id={`${id}-team`} value={form.team} onChange={set("team")}>
+          <option value="">No team</option>
+          {teams.map((t) => (
+            <option key={t.id} value={t.name}>
+              {t.name}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label="User" htmlFor={`${id}-user`}>
+        <input id={`${id}-user`} maxLength={200} value={form.user} onChange={set("user")} />
+      </Field>
+      <Field label="Project" htmlFor={`${id}-project`}>
+        <input id={`${id}-project`} maxLength={200} value={form.project} onChange={set("project")} />
+      </Field>
+      <Field label="Tags" htmlFor={`${id}-tags`} hint={editing ? "Comma separated; replaces the key's tags" : "Comma separated"}>
+        <input id={`${id}-tags`} value={form.tags} onChange={set("tags")} />
+      </Field>
+      <Field label="Expires" htmlFor={`${id}-expires`} hint={editing ? "End of that day; empty: never" : "Optional, end of that day"}>
+        <input id={`${id}-expires`} type="date" value={form.expires} onChange={set("expires")} />
+      </Field>
+    </>
+  );
+}
+
 /** Edit a key's label, colour and attribution (never its secret), in a dialog. */
 function EditKey({ apiKey, teams, onDone }: { apiKey: ProxyKey; teams: Team[]; onDone: () => void }) {
   const id = useId();
@@ -56,28 +100,7 @@ function EditKey({ apiKey, teams, onDone }: { apiKey: ProxyKey; teams: Team[]; o
           </label>
         </div>
       </Field>
-      <Field label="Team" htmlFor={`${id}-team`}>
-        <select id={`${id}-team`} value={form.team} onChange={set("team")}>
-          <option value="">No team</option>
-          {teams.map((t) => (
-            <option key={t.id} value={t.name}>
-              {t.name}
-            </option>
-          ))}
-        </select>
-      </Field>
-      <Field label="User" htmlFor={`${id}-user`}>
-        <input id={`${id}-user`} maxLength={200} value={form.user} onChange={set("user")} />
-      </Field>
-      <Field label="Project" htmlFor={`${id}-project`}>
-        <input id={`${id}-project`} maxLength={200} value={form.project} onChange={set("project")} />
-      </Field>
-      <Field label="Tags" htmlFor={`${id}-tags`} hint="Comma separated; replaces the key's tags">
-        <input id={`${id}-tags`} value={form.tags} onChange={set("tags")} />
-      </Field>
-      <Field label="Expires" htmlFor={`${id}-expires`} hint="End of that day; empty: never">
-        <input id={`${id}-expires`} type="date" value={form.expires} onChange={set("expires")} />
-      </Field>
+      <KeyAttribution id={id} form={form} set={set} teams={teams} editing />
       <div className="form-actions">
         <button type="submit" className="btn btn-primary" disabled={save.isPending}>
           {save.isPending ? "Saving…" : "Save key"}
@@ -194,28 +217,7 @@ function CreateKey({ teams, onIssued }: { teams: Team[]; onIssued: (key: IssuedK
       <Field label="Label" htmlFor={`${id}-label`} hint="Who or what uses it, e.g. alice laptop">
         <input id={`${id}-label`} required maxLength={200} value={form.label} onChange={set("label")} />
       </Field>
-      <Field label="Team" htmlFor={`${id}-team`}>
-        <select id={`${id}-team`} value={form.team} onChange={set("team")}>
-          <option value="">No team</option>
-          {teams.map((t) => (
-            <option key={t.id} value={t.name}>
-              {t.name}
-            </option>
-          ))}
-        </select>
-      </Field>
-      <Field label="User" htmlFor={`${id}-user`}>
-        <input id={`${id}-user`} value={form.user} onChange={set("user")} />
-      </Field>
-      <Field label="Project" htmlFor={`${id}-project`}>
-        <input id={`${id}-project`} value={form.project} onChange={set("project")} />
-      </Field>
-      <Field label="Tags" htmlFor={`${id}-tags`} hint="Comma separated">
-        <input id={`${id}-tags`} value={form.tags} onChange={set("tags")} />
-      </Field>
-      <Field label="Expires" htmlFor={`${id}-expires`} hint="Optional, end of that day">
-        <input id={`${id}-expires`} type="date" value={form.expires} onChange={set("expires")} />
-      </Field>
+      <KeyAttribution id={id} form={form} set={set} teams={teams} editing={false} />
       <div className="form-actions">
         <button type="submit" className="btn btn-primary" disabled={create.isPending}>
           {create.isPending ? "Creating…" : "Create key"}
