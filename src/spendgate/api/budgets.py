@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from spendgate.api.errors import ApiError
+from spendgate.api.errors import reject_nulls
 from spendgate.api.governance import governance, translated
 from spendgate.budgets.admin import create_budget, update_budget
 from spendgate.budgets.model import DEFAULT_THRESHOLDS
@@ -110,11 +110,7 @@ def update(request: Request, budget_id: str, body: BudgetPatch) -> dict[str, Any
     gateway took under the old limit goes back when it next reloads budgets.
     """
     h = governance(request)
-    for field in sorted(body.model_fields_set):
-        if getattr(body, field) is None:
-            raise ApiError(
-                400, "invalid_request", f"{field}: cannot be null; leave it out to keep it"
-            )
+    reject_nulls(body)
     with translated():
         budget = update_budget(
             h.budgets,

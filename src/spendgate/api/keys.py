@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from spendgate.api.errors import ApiError
+from spendgate.api.errors import ApiError, reject_nulls
 from spendgate.api.governance import governance, translated
 from spendgate.keys import create_key, rotate_key
 from spendgate.proxy.auth import fingerprint
@@ -91,11 +91,7 @@ def update_team(request: Request, team: str, body: TeamPatch) -> dict[str, Any]:
     """Rename or recolour a team (by name or id). Its budgets and rate limits follow a
     rename; calls already recorded keep the name they were recorded under."""
     h = governance(request)
-    for field in sorted(body.model_fields_set):
-        if getattr(body, field) is None:
-            raise ApiError(
-                400, "invalid_request", f"{field}: cannot be null; leave it out to keep it"
-            )
+    reject_nulls(body)
     with translated():
         updated = h.keys.update_team(team, name=body.name, color=body.color)
     h.gov.changed()
