@@ -315,6 +315,15 @@ def test_cli_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = CliRunner().invoke(cli, ["budgets", "create", "--team", "Nope", "--limit-usd", "1",
                                    "--database-url", db])  # fmt: skip
     assert bad.exit_code != 0 and "spendgate teams list" in bad.output
+    for scopes in ([], ["--global", "--user", "x"], ["--team", "Research", "--tag", "t"]):
+        none = CliRunner().invoke(
+            cli, ["budgets", "create", *scopes, "--limit-usd", "1", "--database-url", db]
+        )
+        assert none.exit_code == 2, none.output
+        assert "give exactly one of --global, --team, --key, --user, --project, --tag" in (
+            none.output
+        )
+    assert len(_cli(db, "budgets", "list")) == 6
 
 
 def test_cli_updates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,3 +46,14 @@ def print_json(value: Any) -> None:
 database_option = click.option(
     "--database-url", envvar=None, default=None, help="SQLAlchemy URL (SPENDGATE_DATABASE_URL)."
 )
+
+
+def one_scope(is_global: bool, **scopes: str | None) -> tuple[str, str]:
+    """The one scope a budget or limit command was given: ``("team", "Red")``,
+    ``("global", "")``; a usage error naming the options unless exactly one was."""
+    given = [("global", "")] if is_global else []
+    given += [(scope, value) for scope, value in scopes.items() if value is not None]
+    if len(given) != 1:
+        names = ", ".join(f"--{name.replace('_', '-')}" for name in ("global", *scopes))
+        raise click.UsageError(f"give exactly one of {names}")
+    return given[0]

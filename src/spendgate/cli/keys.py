@@ -13,7 +13,13 @@ import click
 
 from spendgate.budgets.admin import create_budget, update_budget
 from spendgate.budgets.report import budget_report
-from spendgate.cli.common import build_settings, database_option, open_store, print_json
+from spendgate.cli.common import (
+    build_settings,
+    database_option,
+    one_scope,
+    open_store,
+    print_json,
+)
 from spendgate.keys import IssuedKey, create_key, rotate_key
 from spendgate.money import parse_usd
 from spendgate.proxy.auth import fingerprint
@@ -379,23 +385,7 @@ def budgets_create(
     database_url: str | None,
 ) -> None:
     """Create a budget on exactly one scope."""
-    given = [
-        (scope, value)
-        for scope, value in (
-            ("global", "" if is_global else None),
-            ("team", team),
-            ("key", key_id),
-            ("user", user),
-            ("project", project),
-            ("tag", tag),
-        )
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise click.UsageError(
-            "give exactly one of --global, --team, --key, --user, --project, --tag"
-        )
-    scope, value = given[0]
+    scope, value = one_scope(is_global, team=team, key=key_id, user=user, project=project, tag=tag)
     settings, store, budget_store = _stores(database_url)
     budget = create_budget(
         store,

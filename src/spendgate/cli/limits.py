@@ -8,7 +8,13 @@ from typing import Any, TypeVar
 
 import click
 
-from spendgate.cli.common import build_settings, database_option, open_store, print_json
+from spendgate.cli.common import (
+    build_settings,
+    database_option,
+    one_scope,
+    open_store,
+    print_json,
+)
 from spendgate.limits.admin import create_limit
 from spendgate.limits.guard import wall_us
 from spendgate.limits.model import MAX_PER_MINUTE
@@ -73,20 +79,7 @@ def limits_create(
     database_url: str | None,
 ) -> None:
     """Create a rate limit on exactly one scope (quote * in the shell: --user '*')."""
-    given = [
-        (scope, value)
-        for scope, value in (
-            ("global", "" if is_global else None),
-            ("key", key_id),
-            ("team", team),
-            ("user", user),
-            ("project", project),
-        )
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --global, --key, --team, --user, --project")
-    scope, value = given[0]
+    scope, value = one_scope(is_global, key=key_id, team=team, user=user, project=project)
     keys, store = _stores(database_url)
     limit = create_limit(
         keys,
