@@ -351,9 +351,12 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> Aggregates:
 def _upsert_sql(
     dialect: str, table: str, time_col: str, dims: tuple[str, ...], measures: tuple[str, ...]
 ) -> str:
-    """``INSERT ... ON CONFLICT (time, dims) DO UPDATE SET m = m + excluded.m`` (SQLite and PG)."""
+    """``INSERT ... ON CONFLICT (time, dims) DO UPDATE SET m = m + excluded.m`` (SQLite and PG).
+
+    On SQLite one row of parameters per rollup row (``executemany``); on PostgreSQL
+    one array per column, unnested, so a batch is one statement per table.
+    """
     columns = (time_col, *dims, *measures)
-    mark = "%s" if dialect == "postgresql" else "?"
     least, greatest = ("LEAST", "GREATEST") if dialect == "postgresql" else ("min", "max")
     sets = []
     for m in measures:
@@ -363,11 +366,33 @@ def _upsert_sql(
             sets.append(f"last_at = {greatest}({table}.last_at, excluded.last_at)")
         else:
             sets.append(f"{m} = {table}.{m} + excluded.{m}")
+    if dialect == "postgresql":
+        arrays = ", ".join(f"%s::{_PG_ARRAY_TYPES.get(c, 'bigint[]')}" for c in columns)
+        source = f"SELECT * FROM unnest({arrays})"
+    else:
+        source = f"VALUES ({', '.join(['?'] * len(columns))})"
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) {source} "
         f"ON CONFLICT ({', '.join((time_col, *dims))}) DO UPDATE SET {', '.join(sets)}"
     )
+
+
+# Dimension columns are text except the status code; the time and measures are bigint.
+_PG_ARRAY_TYPES: dict[str, str] = {
+    **{d: "text[]" for d in (*HOURLY_DIMS, *TAG_DIMS, *SESSION_DIMS)},
+    "status_code": "integer[]",
+}
+
+
+# Arrays go to PostgreSQL as array literals: adapting a Python list of ints costs
+# psycopg several times more than joining their decimal strings.
+def _pg_int_array(values: tuple[int, ...]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _pg_text_array(values: tuple[str, ...]) -> str:
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
 
 
 def _upsert(
@@ -380,13 +405,25 @@ def _upsert(
 ) -> None:
     if not entries:
         return
-    # Plain DBAPI executemany: SQLAlchemy's per-row parameter processing for ~80
-    # columns would cost more than the upsert itself. Table and column names are
-    # our own constants, values are bound parameters.
-    sql = _upsert_sql(conn.dialect.name, table.name, time_col, dims, measures)
+    # Plain DBAPI calls: SQLAlchemy's per-row parameter processing for ~80 columns
+    # would cost more than the upsert itself. Table and column names are our own
+    # constants, values are bound parameters.
+    dialect = conn.dialect.name
+    sql = _upsert_sql(dialect, table.name, time_col, dims, measures)
     # A stable order keeps concurrent writers locking rows in the same order (no deadlocks).
     params = [(*key, *entries[key]) for key in sorted(entries)]
-    conn.exec_driver_sql(sql, params)
+    if dialect == "postgresql":
+        # One statement per table and batch: a pipelined executemany still costs the
+        # server a statement per rollup row, several per call. Keys are unique within
+        # a batch (folded above), so no row is updated twice by one statement.
+        names = (time_col, *dims, *measures)
+        arrays = tuple(
+            _pg_text_array(col) if _PG_ARRAY_TYPES.get(name) == "text[]" else _pg_int_array(col)
+            for name, col in zip(names, zip(*params, strict=True), strict=True)
+        )
+        conn.exec_driver_sql(sql, arrays)
+    else:
+        conn.exec_driver_sql(sql, params)
 
 
 def write_aggregates(conn: Connection, agg: Aggregates) -> None:
