@@ -93,6 +93,16 @@ def test_filters(store: Store) -> None:
     assert store.count_calls(CallFilter(until=T0 + timedelta(minutes=5))) == 5
 
 
+def test_tag_filter_matches_awkward_tags_exactly(store: Store) -> None:
+    tags = ['say "hi"', "back\\slash", "50%", "x_y", "xay", "naïve", "a"]
+    store.insert_calls([make(i, attribution=Attribution(tags=[tag])) for i, tag in enumerate(tags)])
+    for tag in tags:
+        found = store.list_calls(CallFilter(tag=tag), limit=10).data
+        assert [c["tags"] for c in found] == [[tag]], tag
+    assert store.count_calls(CallFilter(tag="%")) == 0
+    assert store.count_calls(CallFilter(tag="say")) == 0
+
+
 def test_delete_and_loss(store: Store) -> None:
     store.insert_calls([make(i) for i in range(4)])
     assert store.delete_calls(CallFilter(user="user0")) == 2

@@ -8,6 +8,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -79,8 +80,9 @@ class CallFilter:
         elif self.status is not None:
             out.append(c.status_code == int(self.status))
         if self.tag is not None:
-            # Tags are a small JSON list; match the quoted element.
-            out.append(c.tags.contains(f'"{self.tag}"'))
+            # Tags are a small JSON list (orjson); match the element as it is encoded there,
+            # quotes and backslashes escaped, LIKE wildcards (% and _) taken literally.
+            out.append(c.tags.contains(orjson.dumps(self.tag).decode(), autoescape=True))
         if self.ids:
             out.append(c.id.in_(list(self.ids)))
         return out
