@@ -5,14 +5,16 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from spendgate.money import format_usd
 from spendgate.records import CallRecord
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.analytics import Analytics
+from spendgate.storage.calls import rfc3339
 from spendgate.storage.rollups_schema import rollup_hourly
 from spendgate.testing.traffic import KEYS, MODELS, T0, random_record, raw_sums
 from spendgate.timeseries import timeseries
@@ -261,3 +263,34 @@ def test_awkward_names_round_trip_through_the_rollups(store: Store) -> None:
     assert tags == by_team
     sessions = {s["session_id"] for s in an.sessions(flt)}
     assert sessions == set(names)
+
+
+def test_session_rollups_equal_raw_calls(store: Store) -> None:
+    """Per session: calls, errors, tokens, cost and first/last call time, written in
+    batches that split sessions and days, equal what the raw calls say."""
+    rng = random.Random(41)
+    records = [random_record(rng, span_hours=80) for _ in range(700)]
+    rng.shuffle(records)  # batches out of time order: first/last must still be min/max
+    for i in range(0, len(records), 61):
+        store.insert_calls(records[i : i + 61])
+    got = {s["session_id"]: s for s in Analytics(store).sessions(CallFilter())}
+    sums: dict[str, list[int]] = {}
+    times: dict[str, list[datetime]] = {}
+    for r in records:
+        sid = r.attribution.session_id
+        if sid:
+            add = (1, r.status_code != 200, r.usage.input_tokens, r.usage.output_tokens)
+            old = sums.get(sid, [0] * 5)
+            sums[sid] = [a + b for a, b in zip(old, (*add, r.cost_nanousd or 0), strict=True)]
+            times.setdefault(sid, []).append(r.created_at)
+    assert set(got) == set(sums)
+    for sid, (n, errors, inp, out, cost) in sums.items():
+        s = got[sid]
+        assert (s["calls"], s["errors"], s["input_tokens"], s["output_tokens"]) == (
+            n,
+            errors,
+            inp,
+            out,
+        )
+        assert s["cost_usd"] == format_usd(cost)
+        assert (s["first_at"], s["last_at"]) == (rfc3339(min(times[sid])), rfc3339(max(times[sid])))

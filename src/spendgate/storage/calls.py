@@ -6,73 +6,111 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
 from spendgate.money import format_usd
 from spendgate.records import Attribution, CallRecord
-from spendgate.storage.schema import from_micros, to_micros
+from spendgate.storage.schema import UTCMicros, calls, from_micros, to_micros
 from spendgate.usage import Usage
+
+# The ``calls`` columns in table order: the order of :func:`record_values` and of
+# every insert's parameters.
+CALL_COLUMNS: tuple[str, ...] = tuple(str(c.name) for c in calls.c)
+TIME_AT: tuple[int, ...] = tuple(i for i, c in enumerate(calls.c) if isinstance(c.type, UTCMicros))
+_ROW_VALUES = itemgetter(*CALL_COLUMNS)
+
+
+def _opt_micros(value: datetime | None) -> int | None:
+    return None if value is None else to_micros(value)
+
+
+def record_values(record: CallRecord) -> list[Any]:
+    """The ``calls`` row for a record as insert parameters: one value per column in
+    ``CALL_COLUMNS`` order, times as integer microseconds, JSON columns serialised.
+
+    The writer's path: built straight from the record, without a row dict.
+    """
+    usage = record.usage
+    attr = record.attribution
+    breakdown = record.cost_breakdown
+    return [
+        record.id,
+        to_micros(record.created_at),
+        record.source,
+        record.method,
+        record.endpoint,
+        record.stream,
+        record.billable,
+        record.status_code,
+        record.request_id,
+        record.message_id,
+        record.model_requested,
+        record.model,
+        record.stop_reason,
+        record.complete,
+        record.error_type,
+        record.error_message,
+        _opt_micros(record.first_byte_at),
+        _opt_micros(record.ended_at),
+        record.latency_ms,
+        record.ttft_ms,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_creation_5m_input_tokens,
+        usage.cache_creation_1h_input_tokens,
+        usage.web_search_requests,
+        usage.web_fetch_requests,
+        usage.thinking_tokens,
+        usage.service_tier,
+        usage.inference_geo,
+        usage.speed,
+        orjson.dumps(dict(usage.raw)).decode() if usage.raw else None,
+        record.cost_nanousd,
+        record.cache_savings_nanousd,
+        orjson.dumps(breakdown).decode() if breakdown else None,
+        record.pricing_status,
+        record.price_book_version,
+        attr.credential_fingerprint,
+        attr.credential_kind,
+        attr.key_id,
+        attr.key_label,
+        attr.team,
+        attr.user,
+        attr.project,
+        orjson.dumps(attr.tags).decode() if attr.tags else None,
+        attr.session_id,
+        attr.agent_id,
+        record.user_agent,
+        record.note,
+    ]
 
 
 def record_to_row(record: CallRecord) -> dict[str, Any]:
-    """The ``calls`` row for a record (JSON columns serialised)."""
-    usage = record.usage
-    attr = record.attribution
-    return {
-        "id": record.id,
-        "created_at": record.created_at,
-        "source": record.source,
-        "method": record.method,
-        "endpoint": record.endpoint,
-        "stream": record.stream,
-        "billable": record.billable,
-        "status_code": record.status_code,
-        "request_id": record.request_id,
-        "message_id": record.message_id,
-        "model_requested": record.model_requested,
-        "model": record.model,
-        "stop_reason": record.stop_reason,
-        "complete": record.complete,
-        "error_type": record.error_type,
-        "error_message": record.error_message,
-        "first_byte_at": record.first_byte_at,
-        "ended_at": record.ended_at,
-        "latency_ms": record.latency_ms,
-        "ttft_ms": record.ttft_ms,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_read_input_tokens": usage.cache_read_input_tokens,
-        "cache_creation_5m_input_tokens": usage.cache_creation_5m_input_tokens,
-        "cache_creation_1h_input_tokens": usage.cache_creation_1h_input_tokens,
-        "web_search_requests": usage.web_search_requests,
-        "web_fetch_requests": usage.web_fetch_requests,
-        "thinking_tokens": usage.thinking_tokens,
-        "service_tier": usage.service_tier,
-        "inference_geo": usage.inference_geo,
-        "speed": usage.speed,
-        "usage": orjson.dumps(dict(usage.raw)).decode() if usage.raw else None,
-        "cost_nanousd": record.cost_nanousd,
-        "cache_savings_nanousd": record.cache_savings_nanousd,
-        "cost_breakdown": (
-            orjson.dumps(record.cost_breakdown).decode() if record.cost_breakdown else None
-        ),
-        "pricing_status": record.pricing_status,
-        "price_book_version": record.price_book_version,
-        "credential_fingerprint": attr.credential_fingerprint,
-        "credential_kind": attr.credential_kind,
-        "key_id": attr.key_id,
-        "key_label": attr.key_label,
-        "team": attr.team,
-        "user_name": attr.user,
-        "project": attr.project,
-        "tags": orjson.dumps(attr.tags).decode() if attr.tags else None,
-        "session_id": attr.session_id,
-        "agent_id": attr.agent_id,
-        "user_agent": record.user_agent,
-        "note": record.note,
-    }
+    """The ``calls`` row for a record as a dict (JSON columns serialised, times as
+    datetimes): what the spool keeps."""
+    values = record_values(record)
+    for i in TIME_AT:
+        if values[i] is not None:
+            values[i] = from_micros(values[i])
+    return dict(zip(CALL_COLUMNS, values, strict=True))
+
+
+def row_values(row: Mapping[str, Any]) -> list[Any]:
+    """A ``calls`` row (a dict, possibly with only some columns) as insert parameters:
+    ``CALL_COLUMNS`` order, missing columns ``None``, times as microseconds."""
+    try:
+        values = list(_ROW_VALUES(row))
+    except KeyError:
+        values = [row.get(name) for name in CALL_COLUMNS]
+    for i in TIME_AT:
+        value = values[i]
+        if isinstance(value, datetime):
+            values[i] = to_micros(value)
+    return values
 
 
 def _loads(value: str | None) -> Any:

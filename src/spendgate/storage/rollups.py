@@ -11,14 +11,14 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import lru_cache
-from operator import add
+from operator import add, itemgetter
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, Table
 
+from spendgate.storage.calls import CALL_COLUMNS, row_values
 from spendgate.storage.rollups_schema import (
     DAILY_DIMS,
     DAY_US,
@@ -43,7 +43,6 @@ from spendgate.storage.rollups_schema import (
     rollup_tags_daily,
     rollup_tags_hourly,
 )
-from spendgate.storage.schema import to_micros
 
 ROLLUP_TABLES = (
     rollup_hourly,
@@ -107,31 +106,10 @@ _S_FROM: tuple[tuple[int, int], ...] = tuple(
 _S_CREATION = SESSION_MEASURES.index("cache_creation_input_tokens")
 _S_FIRST, _S_LAST = len(SESSION_MEASURES), len(SESSION_MEASURES) + 1
 _C5M, _C1H = _AT["cache_creation_5m_input_tokens"], _AT["cache_creation_1h_input_tokens"]
-# Position in MEASURES -> position in a session vector (both cache writes add to creation).
-_S_OF: dict[int, int] = {mi: si for si, mi in _S_FROM} | {_C5M: _S_CREATION, _C1H: _S_CREATION}
 
-Sparse = list[tuple[int, int]]  # (position in MEASURES, value), non-zero values only
-
-# Rows handed over by ``Store.insert_calls`` also carry the cost breakdown as the dict
-# it was serialised from, under this key (not a column), so it is not parsed back.
-PARSED_BREAKDOWN = "_cost_breakdown"
-# ... and the tags as the list they were serialised from.
-PARSED_TAGS = "_tags"
-
-
-def histogram_bucket(ms: float) -> int:
-    """The histogram bucket a duration in milliseconds falls in."""
-    return bisect_right(BOUNDS, ms)
-
-
-def is_error(row: Mapping[str, Any]) -> bool:
-    """The same rule as ``CallFilter(status="error")``."""
-    status = row.get("status_code")
-    return (status is not None and status >= 400) or row.get("error_type") is not None
-
-
-def _micros(value: Any) -> int:
-    return to_micros(value) if isinstance(value, datetime) else int(value)
+# One call as the writer folds it: its ``calls`` values (``CALL_COLUMNS`` order, times
+# in microseconds), its cost breakdown and its tags, both as objects.
+Folded = tuple[list[Any], Any, Any]
 
 
 def _loads(value: Any) -> Any:
@@ -140,98 +118,80 @@ def _loads(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def sparse_measures(row: Mapping[str, Any]) -> Sparse:
-    """The additive measures one call contributes, as (position, value) pairs."""
-    get = row.get
-    cost = get("cost_nanousd")
-    status = get("status_code")
-    out: Sparse = [(_CALLS, 1)]
-    if (status is not None and status >= 400) or get("error_type") is not None:
-        out.append((_ERRORS, 1))
+# Positions in a ``calls`` values list (``CALL_COLUMNS`` order).
+_C = {name: i for i, name in enumerate(CALL_COLUMNS)}
+_V_AT, _V_STATUS, _V_ERROR = _C["created_at"], _C["status_code"], _C["error_type"]
+_V_COST, _V_BILLABLE, _V_SAVINGS = _C["cost_nanousd"], _C["billable"], _C["cache_savings_nanousd"]
+_V_SESSION = _C["session_id"]
+_V_TOKENS: tuple[tuple[int, int], ...] = tuple((_C[name], at) for name, at in _TOKENS)
+_V_PROMPT = itemgetter(
+    _C["input_tokens"],
+    _C["cache_read_input_tokens"],
+    _C["cache_creation_5m_input_tokens"],
+    _C["cache_creation_1h_input_tokens"],
+)
+_V_TIMINGS = tuple((_C[name], count, total, first) for name, count, total, first in _TIMINGS)
+# The dimensions of HOURLY_DIMS as stored in ``calls`` (all but the context window).
+_V_DIMS = itemgetter(*(_C[d] for d in HOURLY_DIMS[:-1]))
+_STATUS_DIM = HOURLY_DIMS.index("status_code")
+assert HOURLY_DIMS[-1] == "context_window"
+
+
+def _add_measures(entry: list[int], v: list[Any], breakdown: Any) -> None:
+    """Add the measures of the call whose ``calls`` values are ``v`` to ``entry``."""
+    entry[_CALLS] += 1
+    status = v[_V_STATUS]
+    if (status is not None and status >= 400) or v[_V_ERROR] is not None:
+        entry[_ERRORS] += 1
+    cost = v[_V_COST]
     if cost is None:
-        if get("billable", True):
-            out.append((_UNPRICED, 1))
+        billable = v[_V_BILLABLE]
+        if billable is None or billable:  # None: the column was not read
+            entry[_UNPRICED] += 1
         cost = 0
-    out += [(at, value) for name, at in _TOKENS if (value := get(name))]
+    for i, at in _V_TOKENS:
+        value = v[i]
+        if value:
+            entry[at] += value
     known = 0
-    breakdown = get(PARSED_BREAKDOWN) or _loads(get("cost_breakdown"))
     if isinstance(breakdown, dict):
         for name, at in _PARTS:
             value = breakdown.get(name)
             if value and type(value) is int:  # not bool, not float
-                out.append((at, value))
+                entry[at] += value
                 known += value
-    if cost:
-        out.append((_COST, cost))
-    if cost != known:
-        out.append((_OTHER, cost - known))
-    savings = get("cache_savings_nanousd")
+    entry[_COST] += cost
+    # The components always sum to the total: whatever has no column of its own.
+    entry[_OTHER] += cost - known
+    savings = v[_V_SAVINGS]
     if savings:
-        out.append((_SAVINGS, savings))
-    for name, count, total, first_bucket in _TIMINGS:
-        value = get(name)
+        entry[_SAVINGS] += savings
+    for i, count, total, first_bucket in _V_TIMINGS:
+        value = v[i]
         if value is not None and value >= 0:
-            out += (
-                (count, 1),
-                (total, round(value)),
-                (first_bucket + bisect_right(BOUNDS, value), 1),
-            )
-    return out
+            entry[count] += 1
+            entry[total] += round(value)
+            entry[first_bucket + bisect_right(BOUNDS, value)] += 1
 
 
-def measures_of(row: Mapping[str, Any]) -> dict[str, int]:
-    """The additive measures one call contributes (zeros left out: most are zero)."""
-    out: dict[str, int] = {}
-    for at, value in sparse_measures(row):
-        name = MEASURES[at]
-        out[name] = out.get(name, 0) + value
-    return {name: value for name, value in out.items() if value}
+def _long_context(v: list[Any]) -> bool:
+    """Whether the call's prompt was over 200K tokens (its context-window dimension)."""
+    return sum(t or 0 for t in _V_PROMPT(v)) > LONG_CONTEXT_TOKENS
 
 
-def _context_window(row: Mapping[str, Any]) -> str:
-    prompt = (
-        (row.get("input_tokens") or 0)
-        + (row.get("cache_read_input_tokens") or 0)
-        + (row.get("cache_creation_5m_input_tokens") or 0)
-        + (row.get("cache_creation_1h_input_tokens") or 0)
-    )
-    return "200k-1M" if prompt > LONG_CONTEXT_TOKENS else "0-200k"
+def _dims(raw: tuple[Any, ...], long_context: bool) -> tuple[Any, ...]:
+    """The rollup dimensions in HOURLY_DIMS order (``''`` / ``0`` when missing) from the
+    stored values of all but the last, and whether the prompt was over 200K tokens."""
+    dims: list[Any] = [d or "" for d in raw]
+    dims[_STATUS_DIM] = int(raw[_STATUS_DIM] or 0)
+    dims.append("200k-1M" if long_context else "0-200k")
+    return tuple(dims)
 
 
-def _dim_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The rollup dimensions of one call in HOURLY_DIMS order (``''`` / ``0`` when missing)."""
-    get = row.get
-    return (
-        get("model") or "",
-        get("key_id") or "",
-        get("key_label") or "",
-        get("team") or "",
-        get("user_name") or "",
-        get("project") or "",
-        get("endpoint") or "",
-        get("source") or "",
-        int(get("status_code") or 0),
-        get("error_type") or "",
-        get("service_tier") or "",
-        get("inference_geo") or "",
-        get("speed") or "",
-        _context_window(row),
-    )
-
-
-def hourly_dims(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The rollup dimensions of one call (``''`` / ``0`` for missing values)."""
-    return dict(zip(HOURLY_DIMS, _dim_values(row), strict=True))
-
-
-def vector(measures: Mapping[str, int]) -> list[int]:
-    """A measure vector (MEASURES order) from named measures."""
-    return [int(measures.get(name, 0)) for name in MEASURES]
-
-
-def named(vec: list[int]) -> dict[str, int]:
-    """Named measures from a measure vector."""
-    return dict(zip(MEASURES, vec, strict=True))
+def parsed_row(row: Mapping[str, Any]) -> Folded:
+    """A ``calls`` row as the writer hands calls over: its values, its cost breakdown
+    and its tags, parsed."""
+    return row_values(row), _loads(row.get("cost_breakdown")), _loads(row.get("tags"))
 
 
 _ZEROS = [0] * len(MEASURES)
@@ -241,6 +201,9 @@ _SESSION_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in SESSION_DIMS if d != "se
 _DAILY_PICK = tuple(1 + HOURLY_DIMS.index(d) for d in DAILY_DIMS)
 _TAG_AT = tuple(_AT[name] for name in TAG_MEASURES)
 assert TAG_DIMS[0] == "tag" and SESSION_DIMS[0] == "session_id"
+# A group vector: MEASURES, then the first and last call time (min / max).
+_G_FIRST, _G_LAST = len(MEASURES), len(MEASURES) + 1
+_NO_TAGS: frozenset[str] = frozenset()
 
 
 def _fold(target: dict[Key, list[int]], key: Key, vec: list[int]) -> None:
@@ -256,15 +219,70 @@ class Aggregates:
     """Rollup rows keyed by (time bucket, dims...), ready to upsert or to read.
 
     ``hourly`` and ``tags`` map keys to measure vectors (MEASURES order);
-    ``sessions`` to session vectors (SESSION_COLUMNS order).
+    ``sessions`` to session vectors (SESSION_COLUMNS order). Calls are first
+    folded into one vector per (hour, dimensions, tags, session), then spread
+    over the three by :meth:`settle` (called by everything that reads them), so
+    each call's measures are added once, not once per table.
     """
 
     hourly: dict[Key, list[int]] = field(default_factory=dict)
     tags: dict[Key, list[int]] = field(default_factory=dict)
     sessions: dict[Key, list[int]] = field(default_factory=dict)
+    _groups: dict[Key, list[int]] = field(default_factory=dict, repr=False, compare=False)
+
+    def add_row(self, row: Mapping[str, Any]) -> None:
+        """Fold one ``calls`` row in."""
+        self.add_values(*parsed_row(row))
+
+    def add_values(self, v: list[Any], breakdown: Any, tags: Any) -> None:
+        """Fold one call in: its ``calls`` values (``CALL_COLUMNS`` order, times in
+        microseconds), its cost breakdown and its tags as objects."""
+        at = v[_V_AT]
+        tagset = (
+            frozenset([t[:200] for t in tags if isinstance(t, str) and t]) if tags else _NO_TAGS
+        )
+        # Grouped by the stored values; ``_dims`` normalises them once per group.
+        key = (at - at % HOUR_US, _V_DIMS(v), _long_context(v), tagset, v[_V_SESSION] or "")
+        entry = self._groups.get(key)
+        if entry is None:
+            entry = self._groups[key] = [*_ZEROS, at, at]
+        elif at < entry[_G_FIRST]:
+            entry[_G_FIRST] = at
+        elif at > entry[_G_LAST]:
+            entry[_G_LAST] = at
+        _add_measures(entry, v, breakdown)
+
+    def settle(self) -> None:
+        """Spread the calls folded so far over the hourly, tag and session rows."""
+        groups, self._groups = self._groups, {}
+        hourly, found, sessions = self.hourly, self.tags, self.sessions
+        for (hour, raw, long_context, tagset, session), vec in groups.items():
+            key = (hour, *_dims(raw, long_context))
+            measures = vec[:_G_FIRST]
+            _fold(hourly, key, measures)
+            if tagset:
+                base = tuple(key[i] for i in _TAG_PICK)
+                for tag in tagset:
+                    _fold(found, (hour, tag, *base), measures)
+            if session:
+                skey = (hour - hour % DAY_US, session, *(key[i] for i in _SESSION_PICK))
+                svec = [0] * len(SESSION_COLUMNS)
+                for si, mi in _S_FROM:
+                    svec[si] = vec[mi]
+                svec[_S_CREATION] += vec[_C5M] + vec[_C1H]
+                entry = sessions.get(skey)
+                if entry is None:
+                    svec[_S_FIRST], svec[_S_LAST] = vec[_G_FIRST], vec[_G_LAST]
+                    sessions[skey] = svec
+                else:
+                    for i in range(_S_FIRST):
+                        entry[i] += svec[i]
+                    entry[_S_FIRST] = min(entry[_S_FIRST], vec[_G_FIRST])
+                    entry[_S_LAST] = max(entry[_S_LAST], vec[_G_LAST])
 
     def narrow(self) -> tuple[dict[Key, list[int]], dict[Key, list[int]]]:
         """The model x team rollups (hourly, daily), folded from the hourly entries."""
+        self.settle()
         hourly: dict[Key, list[int]] = {}
         for key, vec in self.hourly.items():
             _fold(hourly, (key[0], key[_MODEL_AT], key[_TEAM_AT]), vec)
@@ -275,6 +293,7 @@ class Aggregates:
 
     def daily(self) -> tuple[dict[Key, list[int]], dict[Key, list[int]]]:
         """The daily attribution and tag rollups, folded from the hourly entries."""
+        self.settle()
         daily: dict[Key, list[int]] = {}
         for key, vec in self.hourly.items():
             _fold(daily, (key[0] - key[0] % DAY_US, *(key[i] for i in _DAILY_PICK)), vec)
@@ -284,48 +303,10 @@ class Aggregates:
             _fold(tags, (key[0] - key[0] % DAY_US, *key[1:]), slim)
         return daily, tags
 
-    def add_row(self, row: Mapping[str, Any]) -> None:
-        """Fold one ``calls`` row in."""
-        at = _micros(row["created_at"])
-        hour = at - at % HOUR_US
-        key = (hour, *_dim_values(row))
-        sparse = sparse_measures(row)
-        hourly = self.hourly
-        entry = hourly.get(key)
-        if entry is None:
-            entry = hourly[key] = list(_ZEROS)
-        for i, value in sparse:
-            entry[i] += value
-        tags = row.get(PARSED_TAGS)
-        if tags is None:
-            tags = _loads(row.get("tags"))
-        if tags:
-            base = tuple(key[i] for i in _TAG_PICK)
-            found = self.tags
-            for tag in {t[:200] for t in tags if isinstance(t, str) and t}:
-                tkey = (hour, tag, *base)
-                tentry = found.get(tkey)
-                if tentry is None:
-                    tentry = found[tkey] = list(_ZEROS)
-                for i, value in sparse:
-                    tentry[i] += value
-        session = row.get("session_id")
-        if session:
-            skey = (at - at % DAY_US, session, *(key[i] for i in _SESSION_PICK))
-            sentry = self.sessions.get(skey)
-            if sentry is None:
-                sentry = self.sessions[skey] = [0] * len(SESSION_MEASURES) + [at, at]
-            else:
-                sentry[_S_FIRST] = min(sentry[_S_FIRST], at)
-                sentry[_S_LAST] = max(sentry[_S_LAST], at)
-            # The session measures are a few of the call's sparse ones (creation summed).
-            for i, value in sparse:
-                si = _S_OF.get(i)
-                if si is not None:
-                    sentry[si] += value
-
     def subtract(self, other: Aggregates) -> None:
         """Take ``other``'s rows out of these (additive measures; first/last are kept)."""
+        self.settle()
+        other.settle()
         for mine, theirs in ((self.hourly, other.hourly), (self.tags, other.tags)):
             for key, vec in theirs.items():
                 _fold(mine, key, [-v for v in vec])
@@ -344,6 +325,7 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> Aggregates:
     agg = Aggregates()
     for row in rows:
         agg.add_row(row)
+    agg.settle()
     return agg
 
 
@@ -428,6 +410,7 @@ def _upsert(
 
 def write_aggregates(conn: Connection, agg: Aggregates) -> None:
     """Add ``agg`` to the rollup tables (in the caller's transaction)."""
+    agg.settle()
     _upsert(conn, rollup_hourly, "hour", HOURLY_DIMS, MEASURES, agg.hourly)
     narrow_hourly, narrow_daily = agg.narrow()
     _upsert(conn, rollup_narrow_hourly, "hour", NARROW_DIMS, MEASURES, narrow_hourly)
@@ -440,9 +423,13 @@ def write_aggregates(conn: Connection, agg: Aggregates) -> None:
     _upsert(conn, rollup_sessions_daily, "day", SESSION_DIMS, SESSION_COLUMNS, agg.sessions)
 
 
-def apply_rollups(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def apply_rollups(conn: Connection, inserted: list[Folded]) -> None:
     """``Store.after_insert_hooks`` entry: fold newly inserted calls into the rollups."""
-    write_aggregates(conn, aggregate(rows))
+    agg = Aggregates()
+    add = agg.add_values
+    for values, breakdown, tags in inserted:
+        add(values, breakdown, tags)
+    write_aggregates(conn, agg)
 
 
 def rebuild_rollups(engine: Engine, chunks: Iterable[list[dict[str, Any]]]) -> int:
@@ -458,6 +445,6 @@ def rebuild_rollups(engine: Engine, chunks: Iterable[list[dict[str, Any]]]) -> i
     folded = 0
     for rows in chunks:
         with engine.begin() as conn:
-            apply_rollups(conn, rows)
+            apply_rollups(conn, [parsed_row(row) for row in rows])
         folded += len(rows)
     return folded

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -25,10 +24,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from spendgate.records import CallRecord
 from spendgate.storage import migrate
-from spendgate.storage.calls import Cursor, record_to_row, row_to_api
+from spendgate.storage.calls import CALL_COLUMNS, TIME_AT, Cursor, record_values, row_to_api
 from spendgate.storage.engine import is_sqlite, make_engine
-from spendgate.storage.rollups import PARSED_BREAKDOWN, PARSED_TAGS
-from spendgate.storage.schema import UTCMicros, calls, loss_events, to_micros
+from spendgate.storage.rollups import Folded, parsed_row
+from spendgate.storage.schema import calls, from_micros, loss_events
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         # Called inside the insert transaction with the rows that were new (rollups).
-        self.after_insert_hooks: list[Callable[[Connection, list[dict[str, Any]]], None]] = []
+        self.after_insert_hooks: list[Callable[[Connection, list[Folded]], None]] = []
         from spendgate.storage.rollups import apply_rollups
 
         self.after_insert_hooks.append(apply_rollups)
@@ -149,36 +148,32 @@ class Store:
         """
         if not records:
             return 0
-        rows = []
-        for record in records:
-            row = record_to_row(record)
-            # The rollups read these two as the objects, not back from their JSON.
-            row[PARSED_BREAKDOWN] = record.cost_breakdown
-            row[PARSED_TAGS] = record.attribution.tags
-            rows.append(row)
-        return self.insert_rows(rows)
+        # Parameters straight from each record; the rollups take the breakdown and
+        # tags as the objects they were serialised from, not parsed back.
+        items = [(record_values(r), r.cost_breakdown, r.attribution.tags) for r in records]
+        with self.engine.begin() as conn:
+            return self._insert(conn, items)
 
     def insert_rows(self, rows: list[dict[str, Any]]) -> int:
         """Insert ready ``calls`` rows (the spool's replay path); duplicates are skipped."""
         if not rows:
             return 0
         with self.engine.begin() as conn:
-            return self._insert_rows(conn, rows)
+            return self._insert(conn, [parsed_row(row) for row in rows])
 
-    def _insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+    def _insert(self, conn: Connection, items: list[Folded]) -> int:
         if self.dialect == "sqlite":
-            new_rows = _insert_sqlite(conn, rows)
+            new = _insert_sqlite(conn, items)
         elif self.dialect == "postgresql":
-            new_rows = _insert_postgres(conn, rows)
+            new = _insert_postgres(conn, items)
         else:
             stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
-            values = [{name: row.get(name) for name in _COLUMNS} for row in rows]
-            inserted = {row[0] for row in conn.execute(stmt, values)}
-            new_rows = _first_of(rows, inserted)
-        if new_rows:
+            rows = [_as_row(values) for values, _, _ in items]
+            new = _first_of(items, {row[0] for row in conn.execute(stmt, rows)})
+        if new:
             for hook in self.after_insert_hooks:
-                hook(conn, new_rows)
-        return len(new_rows)
+                hook(conn, new)
+        return len(new)
 
     def record_loss(self, count: int, reason: str, at: datetime) -> None:
         """Remember that ``count`` records could not be kept, and why."""
@@ -263,44 +258,40 @@ class Store:
             return int(result.rowcount or 0)
 
 
-_COLUMNS = tuple(c.name for c in calls.c)
-_TIME_AT = tuple(i for i, c in enumerate(calls.c) if isinstance(c.type, UTCMicros))
-_ROW_VALUES = itemgetter(*_COLUMNS)
 _SQLITE_INSERT = (
-    f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-    "ON CONFLICT (id) DO NOTHING"
+    f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(CALL_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
 )
 
 
-def _params(row: dict[str, Any]) -> list[Any]:
-    try:
-        values = list(_ROW_VALUES(row))
-    except KeyError:
-        values = [row.get(name) for name in _COLUMNS]
-    for i in _TIME_AT:
-        value = values[i]
-        if isinstance(value, datetime):
-            values[i] = to_micros(value)
-    return values
+def _as_row(values: list[Any]) -> dict[str, Any]:
+    """Insert parameters as a row for SQLAlchemy (times back to datetimes)."""
+    row = dict(zip(CALL_COLUMNS, values, strict=True))
+    for i in TIME_AT:
+        name = CALL_COLUMNS[i]
+        if row[name] is not None:
+            row[name] = from_micros(row[name])
+    return row
 
 
-def _first_of(rows: list[dict[str, Any]], ids: set[Any]) -> list[dict[str, Any]]:
-    """The rows whose id is in ``ids``, each id once (a batch may repeat a record)."""
+def _first_of(items: list[Folded], ids: set[Any]) -> list[Folded]:
+    """The calls whose id is in ``ids``, each id once (a batch may repeat a record)."""
     out = []
-    for row in rows:
-        if row["id"] in ids:
-            out.append(row)
-            ids.discard(row["id"])
+    for item in items:
+        call_id = item[0][0]
+        if call_id in ids:
+            out.append(item)
+            ids.discard(call_id)
     return out
 
 
 _POSTGRES_INSERT = (
-    f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
-    "ON CONFLICT (id) DO NOTHING RETURNING id"
+    f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(CALL_COLUMNS))}) ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 
 
-def _insert_postgres(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _insert_postgres(conn: Connection, items: list[Folded]) -> list[Folded]:
     """Insert with psycopg's pipelined ``executemany``; returns the rows that were new.
 
     SQLAlchemy's multi-row VALUES statement is thousands of placeholders long,
@@ -308,7 +299,7 @@ def _insert_postgres(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[
     """
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(_POSTGRES_INSERT, [_params(row) for row in rows], returning=True)
+        cursor.executemany(_POSTGRES_INSERT, [values for values, _, _ in items], returning=True)
         inserted: set[Any] = set()
         while True:
             found = cursor.fetchone()
@@ -316,12 +307,12 @@ def _insert_postgres(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[
                 inserted.add(found[0])
             if not cursor.nextset():
                 break
-        return _first_of(rows, inserted)
+        return _first_of(items, inserted)
     finally:
         cursor.close()
 
 
-def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _insert_sqlite(conn: Connection, items: list[Folded]) -> list[Folded]:
     """Insert with one plain ``executemany`` (SQLAlchemy's per-row parameter processing
     costs more than SQLite's insert); returns the rows that were new.
 
@@ -330,13 +321,13 @@ def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[st
     """
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(_SQLITE_INSERT, [_params(row) for row in rows])
+        cursor.executemany(_SQLITE_INSERT, [values for values, _, _ in items])
         added = cursor.rowcount
-        if added == len(rows) and len({row["id"] for row in rows}) == added:
-            return rows
+        if added == len(items) and len({values[0] for values, _, _ in items}) == added:
+            return items
         if added <= 0:
             return []
         cursor.execute("SELECT id FROM calls ORDER BY rowid DESC LIMIT ?", (added,))
-        return _first_of(rows, {row[0] for row in cursor.fetchall()})
+        return _first_of(items, {row[0] for row in cursor.fetchall()})
     finally:
         cursor.close()
