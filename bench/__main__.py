@@ -5,6 +5,11 @@ if sys.argv[1:2] == ["soak"]:
 
     sys.exit(soak(sys.argv[2:]))
 
+if sys.argv[1:2] == ["compare"]:
+    from bench.compare import main as compare
+
+    sys.exit(compare(sys.argv[2:]))
+
 if sys.argv[1:2] == ["analytics"]:
     from bench.analytics import main as analytics
 

@@ -1,0 +1,187 @@
+"""``python -m bench compare``: two source trees (or accounting on and off), side by side.
+
+Every variant is a spendgate on SQLite (``bench.gateway``, a proxy key under a $1B
+budget) started from its own source tree, all in front of one fake upstream. The
+runs alternate: per round, each variant in turn (the order rotates every round) gets
+a c=32 run per workload, with its CPU counted until its writer has written what the
+run queued, and a c=1 run. Medians over the rounds are printed as a Markdown table.
+On a shared machine that is the only fair comparison: load that comes and goes hits
+every variant about equally.
+
+    git worktree add /tmp/before HEAD
+    python -m bench compare --tree before=/tmp/before --tree after=. --accounting on,off
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import load, targets
+from bench.processes import Server, Servers, cpu_seconds
+
+
+@dataclass
+class Variant:
+    """One gateway under test and what it measured."""
+
+    name: str
+    tree: Path
+    accounting: bool
+    server: Server | None = None
+    api_key: str | None = None
+    handled: int = 0
+    rps: dict[str, list[float]] = field(default_factory=dict)
+    cpu_us: dict[str, list[float]] = field(default_factory=dict)
+    c1_p50_us: dict[str, list[float]] = field(default_factory=dict)
+    c1_p99_us: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}, accounting {'on' if self.accounting else 'off'}"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m bench compare", description=__doc__)
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a source tree to measure (repeat); default: this tree as 'this'",
+    )
+    parser.add_argument("--accounting", default="on", help="on, off or on,off")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each run")
+    parser.add_argument("--workloads", default="json,sse")
+    return parser.parse_args(argv)
+
+
+def _handled(port: int) -> int:
+    rec = targets.health(port).get("recording", {})
+    return sum(int(rec.get(k) or 0) for k in ("written", "spooled", "lost"))
+
+
+def _drain(variant: Variant, upstream_port: int, forwarded_before: int) -> None:
+    """Wait until the variant's writer has handled every call forwarded since then."""
+    assert variant.server is not None
+    if not variant.accounting:
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        forwarded = targets.upstream_answered(upstream_port) - forwarded_before
+        handled = _handled(variant.server.port)
+        if handled - variant.handled >= forwarded:
+            variant.handled = handled
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{variant.label}: the writer did not drain within 60 s")
+
+
+def measure(
+    variant: Variant, upstream_port: int, scripts: dict[str, Path], args: argparse.Namespace
+) -> None:
+    """One c=32 run (CPU until drained) and one c=1 run per workload."""
+    assert variant.server is not None
+    url = f"http://127.0.0.1:{variant.server.port}/v1/messages"
+    pid = variant.server.pid
+    for workload in args.workloads.split(","):
+        script = scripts[workload]
+        forwarded_before = targets.upstream_answered(upstream_port)
+        cpu_before = cpu_seconds(pid)
+        run = load.run(url, script, connections=32, seconds=args.seconds)
+        _drain(variant, upstream_port, forwarded_before)
+        cpu = cpu_seconds(pid) - cpu_before
+        variant.rps.setdefault(workload, []).append(run.rps)
+        variant.cpu_us.setdefault(workload, []).append(cpu * 1e6 / max(run.sent, 1))
+        forwarded_before = targets.upstream_answered(upstream_port)
+        one = load.run(url, script, connections=1, seconds=args.seconds)
+        _drain(variant, upstream_port, forwarded_before)
+        variant.c1_p50_us.setdefault(workload, []).append(one.p50_us)
+        variant.c1_p99_us.setdefault(workload, []).append(one.p99_us)
+        print(
+            f"[compare] {variant.label} {workload}: {run.rps:,.0f} req/s, "
+            f"{variant.cpu_us[workload][-1]:,.0f} µs CPU/call, c=1 p50 {one.p50_us} µs",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def render(variants: list[Variant], workloads: list[str], direct: dict[str, list[float]]) -> str:
+    """The Markdown table of medians."""
+    lines = [
+        "| Workload | Variant | req/s c=32 | CPU µs/call | c=1 p50 (ms) | c=1 p99 (ms) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    med = statistics.median
+    for workload in workloads:
+        for v in variants:
+            lines.append(
+                f"| {workload.upper()} | {v.label} | {med(v.rps[workload]):,.0f} | "
+                f"{med(v.cpu_us[workload]):,.0f} | {med(v.c1_p50_us[workload]) / 1000:.3f} | "
+                f"{med(v.c1_p99_us[workload]) / 1000:.3f} |"
+            )
+    for workload in workloads:
+        lines.append(f"\nDirect c=1 p50 {workload}: {med(direct[workload]) / 1000:.3f} ms")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Run the comparison; print the table."""
+    args = parse_args(argv)
+    trees = [t.partition("=") for t in args.tree] or [("this", "=", ".")]
+    modes = [m.strip() == "on" for m in args.accounting.split(",")]
+    workloads = args.workloads.split(",")
+    workdir = Path(tempfile.mkdtemp(prefix="spendgate-compare-"))
+    servers = Servers()
+    variants = [Variant(name, Path(path).resolve(), on) for name, _, path in trees for on in modes]
+    try:
+        upstream, ready = targets.upstream_server(workdir)
+        servers.start(upstream, ready)
+        for i, v in enumerate(variants):
+            url = f"sqlite:///{workdir / f'db{i}' / 'spendgate.db'}"
+            server, ready = targets.spendgate_server(
+                workdir, f"v{i}", upstream.port, url, accounting=v.accounting
+            )
+            assert server.env is not None
+            server.env["PYTHONPATH"] = f"{v.tree / 'src'}{os.pathsep}{v.tree}"
+            v.server = servers.start(server, ready, timeout=60)
+            v.api_key = targets.proxy_key_with_budget(server.port)
+            v.handled = _handled(server.port)
+        direct_scripts = load.write_scripts(workdir / "lua" / "direct")
+        direct: dict[str, list[float]] = {}
+        for round_ in range(args.rounds):
+            order = variants[round_ % len(variants) :] + variants[: round_ % len(variants)]
+            for v in order:
+                assert v.server is not None
+                scripts = load.write_scripts(workdir / "lua" / v.name, v.api_key)
+                # A short warm-up on the first round (caches, leases, the heap).
+                if round_ == 0:
+                    url = f"http://127.0.0.1:{v.server.port}/v1/messages"
+                    before = targets.upstream_answered(upstream.port)
+                    for script in scripts.values():
+                        load.run(url, script, connections=32, seconds=1)
+                    _drain(v, upstream.port, before)
+                measure(v, upstream.port, scripts, args)
+            for workload in workloads:
+                one = load.run(
+                    f"http://127.0.0.1:{upstream.port}/v1/messages",
+                    direct_scripts[workload],
+                    connections=1,
+                    seconds=1,
+                )
+                direct.setdefault(workload, []).append(one.p50_us)
+        print(f"load average after: {os.getloadavg()}", file=sys.stderr)
+        print(render(variants, workloads, direct))
+    finally:
+        servers.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
