@@ -191,38 +191,79 @@ class GatewayMetrics:
     # -- from records (writer task) ------------------------------------
 
     def observe(self, records: Sequence[CallRecord]) -> None:
-        """Count a batch of finished, priced records."""
-        for record in records:
-            self._observe(record)
+        """Count a batch of finished, priced records.
 
-    def _observe(self, record: CallRecord) -> None:
-        attr = record.attribution
-        model = self._model(record.model or record.model_requested)
-        labels = (model, self._team(attr.team), self._key(attr.key_id))
-        status = str(record.status_code) if record.status_code is not None else "none"
-        self.calls.labels(*labels, status).inc()
-        if record.forwarded_at is None:
-            self.refused.labels(self._reason(record.error_type)).inc()
-            return
-        for name, count in token_classes(record):
-            if count:
-                self.tokens.labels(*labels, name).inc(count)
-        if record.cost_nanousd:
-            self.cost.labels(*labels).inc(record.cost_nanousd / NANOS_PER_USD)
-        if record.billable and record.pricing_status == "unpriced":
-            self.unpriced.labels(model).inc()
-        error = upstream_error(record)
-        if error is not None:
-            self.upstream_errors.labels(self._error(error)).inc()
-        stream = "true" if record.stream else "false"
-        self.overhead.observe((record.forwarded_at - record.created_at).total_seconds())
-        if record.latency_ms is not None:
-            self.duration.labels(stream).observe(record.latency_ms / 1000)
-        if record.ended_at is not None:
-            seconds = (record.ended_at - record.forwarded_at).total_seconds()
-            self.upstream_duration.labels(stream).observe(max(seconds, 0.0))
-        if record.stream and record.ttft_ms is not None:
-            self.ttft.labels(model).observe(record.ttft_ms / 1000)
+        Counters are summed per label tuple over the batch and incremented once per
+        series; histogram children are looked up once per batch. A ``labels()``
+        lookup per record and metric was the largest cost of the writer's thread.
+        """
+        calls: dict[tuple[str, ...], int] = {}
+        tokens: dict[tuple[str, ...], int] = {}
+        cost: dict[tuple[str, ...], int] = {}
+        refused: dict[str, int] = {}
+        unpriced: dict[str, int] = {}
+        errors: dict[str, int] = {}
+        overhead: list[float] = []
+        durations: dict[str, list[float]] = {"true": [], "false": []}
+        upstream: dict[str, list[float]] = {"true": [], "false": []}
+        ttft: dict[str, list[float]] = {}
+        for record in records:
+            attr = record.attribution
+            model = self._model(record.model or record.model_requested)
+            labels = (model, self._team(attr.team), self._key(attr.key_id))
+            status = str(record.status_code) if record.status_code is not None else "none"
+            calls[(*labels, status)] = calls.get((*labels, status), 0) + 1
+            forwarded_at = record.forwarded_at
+            if forwarded_at is None:
+                reason = self._reason(record.error_type)
+                refused[reason] = refused.get(reason, 0) + 1
+                continue
+            for name, count in token_classes(record):
+                if count:
+                    tokens[(*labels, name)] = tokens.get((*labels, name), 0) + count
+            if record.cost_nanousd:
+                cost[labels] = cost.get(labels, 0) + record.cost_nanousd
+            if record.billable and record.pricing_status == "unpriced":
+                unpriced[model] = unpriced.get(model, 0) + 1
+            error = upstream_error(record)
+            if error is not None:
+                kind = self._error(error)
+                errors[kind] = errors.get(kind, 0) + 1
+            stream = "true" if record.stream else "false"
+            overhead.append((forwarded_at - record.created_at).total_seconds())
+            if record.latency_ms is not None:
+                durations[stream].append(record.latency_ms / 1000)
+            if record.ended_at is not None:
+                seconds = (record.ended_at - forwarded_at).total_seconds()
+                upstream[stream].append(max(seconds, 0.0))
+            if record.stream and record.ttft_ms is not None:
+                ttft.setdefault(model, []).append(record.ttft_ms / 1000)
+        self._count(self.calls, calls)
+        self._count(self.tokens, tokens)
+        # Summed in whole nano-dollars, converted once per series.
+        for three, nanos in cost.items():
+            self.cost.labels(*three).inc(nanos / NANOS_PER_USD)
+        self._count(self.refused, {(k,): n for k, n in refused.items()})
+        self._count(self.unpriced, {(k,): n for k, n in unpriced.items()})
+        self._count(self.upstream_errors, {(k,): n for k, n in errors.items()})
+        for value in overhead:
+            self.overhead.observe(value)
+        self._observe_all(self.duration, {(k,): v for k, v in durations.items()})
+        self._observe_all(self.upstream_duration, {(k,): v for k, v in upstream.items()})
+        self._observe_all(self.ttft, {(k,): v for k, v in ttft.items()})
+
+    @staticmethod
+    def _count(counter: Counter, totals: dict[tuple[str, ...], int]) -> None:
+        for series, amount in totals.items():
+            counter.labels(*series).inc(amount)
+
+    @staticmethod
+    def _observe_all(histogram: Histogram, values: dict[tuple[str, ...], list[float]]) -> None:
+        for series, observed in values.items():
+            if observed:
+                child = histogram.labels(*series)
+                for value in observed:
+                    child.observe(value)
 
     # -- sampled state -------------------------------------------------
 
