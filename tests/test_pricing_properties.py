@@ -173,3 +173,21 @@ def test_batch_never_costs_more_and_us_never_less(
     assert plain.total_nanousd is not None
     assert batch.total_nanousd is not None and us.total_nanousd is not None
     assert batch.total_nanousd <= plain.total_nanousd <= us.total_nanousd
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment, counts_strategy, modifiers, st.sampled_from([None, "standard", "fast"]))
+def test_plain_usage_priced_from_a_plan_as_by_the_general_path(
+    at: tuple[str, datetime, str], counts: dict[str, Any], mods: dict[str, Any], speed: str | None
+) -> None:
+    """A usage without iterations is priced from a cached per-model plan; an empty
+    ``iterations`` list sends the same usage down the general path: same cost, same
+    breakdown, keys in the same order."""
+    model, when, _ = at
+    usage = Usage.manual(**counts, **mods, speed=speed)
+    general = Usage.from_raw({**usage.raw, "iterations": []})
+    for _ in range(2):  # the second time from the plan built by the first
+        fast = price_usage(book(), model=model, usage=usage, at=when)
+        slow = price_usage(book(), model=model, usage=general, at=when)
+        assert fast == slow
+        assert list(fast.breakdown) == list(slow.breakdown)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from spendgate.pricing.parse import ModelDecl, ParsedFile, PriceBookError, parse_file
 from spendgate.pricing.rows import Discount, ModelEntry, ModelSummary, PriceRow, Problem, Speed
@@ -54,6 +54,30 @@ def _as_utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
+_T = TypeVar("_T")
+# A looked-up answer and the moments it holds for: [start, end), None unbounded.
+_Span = tuple[datetime | None, datetime | None, _T]
+
+
+def _span(moment: datetime, edges: Iterable[datetime | None], answer: _T) -> _Span[_T]:
+    """The widest [start, end) around ``moment`` that crosses none of ``edges``."""
+    start: datetime | None = None
+    end: datetime | None = None
+    for edge in edges:
+        if edge is None:
+            continue
+        if edge <= moment:
+            start = edge if start is None or edge > start else start
+        elif end is None or edge < end:
+            end = edge
+    return start, end, answer
+
+
+def _within(span: _Span[Any], moment: datetime) -> bool:
+    start, end = span[0], span[1]
+    return (start is None or start <= moment) and (end is None or moment < end)
+
+
 class PriceBook:
     """Prices by model and moment. Build it with :meth:`load`; it never changes afterwards."""
 
@@ -67,6 +91,14 @@ class PriceBook:
         self.web_search_per_request = Decimal("0.01")
         for parsed in files:
             self._merge(parsed)
+        # Answers of row_at and discount_at with the span of moments each holds for:
+        # every recorded call is priced, and the answer changes only at a row's or
+        # a discount's start or end. The book never changes once built.
+        self._row_memo: dict[tuple[str, Speed], _Span[PriceRow | None]] = {}
+        self._discount_memo: dict[str | None, _Span[Discount | None]] = {}
+        # The cost engine's per-model plans (spendgate.pricing.engine), kept with the book
+        # they were computed from.
+        self.plans: dict[tuple[Any, ...], Any] = {}
 
     @classmethod
     def load(cls, override_paths: Sequence[Path] = ()) -> PriceBook:
@@ -175,23 +207,29 @@ class PriceBook:
         if canonical is None:
             return None
         moment = _as_utc(at)
-        candidates = [
-            row
-            for row in self._rows.get(canonical, ())
-            if row.speed == speed and row.covers(moment)
-        ]
-        if not candidates:
-            return None
-        return max(candidates, key=lambda row: (row.layer, row.effective_from))
+        memo = self._row_memo.get((canonical, speed))
+        if memo is not None and _within(memo, moment):
+            return memo[2]
+        rows = [row for row in self._rows.get(canonical, ()) if row.speed == speed]
+        candidates = [row for row in rows if row.covers(moment)]
+        found = max(candidates, key=lambda row: (row.layer, row.effective_from), default=None)
+        edges = [edge for row in rows for edge in (row.effective_from, row.effective_until)]
+        self._row_memo[(canonical, speed)] = _span(moment, edges, found)
+        return found
 
     def discount_at(self, model: str | None, at: datetime) -> Discount | None:
         """The discount in effect: one for the model beats one for '*'; a later file wins a tie."""
         canonical = self.resolve(model)
         moment = _as_utc(at)
-        matches = [d for d in self._discounts if d.model in ("*", canonical) and d.covers(moment)]
-        if not matches:
-            return None
-        return max(matches, key=lambda d: (d.model != "*", d.layer))
+        memo = self._discount_memo.get(canonical)
+        if memo is not None and _within(memo, moment):
+            return memo[2]
+        mine = [d for d in self._discounts if d.model in ("*", canonical)]
+        matches = [d for d in mine if d.covers(moment)]
+        found = max(matches, key=lambda d: (d.model != "*", d.layer), default=None)
+        edges = [edge for d in mine for edge in (d.effective_from, d.effective_until)]
+        self._discount_memo[canonical] = _span(moment, edges, found)
+        return found
 
     def models(self, at: datetime | None = None) -> list[ModelSummary]:
         """Every known model with its rows in effect at ``at`` (default now): ``prices list``."""

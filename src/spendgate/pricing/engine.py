@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from spendgate.money import NANOS_PER_USD, from_nanos, to_nanos
 from spendgate.pricing.book import PriceBook
@@ -309,6 +309,10 @@ def price_usage(
     served = book.resolve(model)
     if served is None:
         return _no_price(book, "unpriced", model, _unpriced_reason(model or "(no model)", at))
+    if _plain(usage):
+        cost = _price_plain(book, served, usage, at, batch=tier == "batch")
+        if cost is not None:
+            return cost
     scope = _Scope(book, at, batch=tier == "batch", inference_geo=usage.inference_geo)
     foreign, included = _foreign_iterations(book, served, usage)
     top_counts = _Counts.of(usage)
@@ -381,6 +385,136 @@ def _assemble(
         unconfirmed=scope.unconfirmed,
         price_book_version=book.version,
     )
+    return Cost("priced", total, savings, breakdown, book.version)
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    """One tier of a plan: its rates, as whole nano-dollars per token, and its modifiers."""
+
+    tier: str
+    units: tuple[int, int, int, int, int] | None  # input, output, 5m, 1h, read; None: not whole
+    modifiers: tuple[str, ...]
+    rates: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything about pricing one model that does not depend on the token counts."""
+
+    speed: str
+    factor: str
+    notes: tuple[str, ...]
+    unconfirmed: bool
+    standard: _Variant
+    tiered: _Variant | None
+    threshold: int
+
+
+def _plain(usage: Usage) -> bool:
+    """A usage the plan covers: no iterations, server tools or fallback credit."""
+    raw = usage.raw
+    return (
+        not usage.web_search_requests
+        and not usage.code_execution_requests
+        and "iterations" not in raw
+        and "fallback_credit" not in raw
+    )
+
+
+def _variant(scope: _Scope, rates: Rates, tier: str, factor: Decimal) -> _Variant:
+    modifiers = list(scope.modifiers)
+    units = tuple(
+        _whole_nanos_per_unit(price, factor, MTOK)
+        for price in (
+            rates.input,
+            rates.output,
+            rates.cache_write_5m,
+            rates.cache_write_1h,
+            rates.cache_read,
+        )
+    )
+    whole = None if any(u is None for u in units) else cast(tuple[int, int, int, int, int], units)
+    return _Variant(tier, whole, tuple(modifiers), rates.to_dict())
+
+
+def _plan(scope: _Scope, served: str, speed: str | None) -> _Plan | None:
+    """The plan of ``served``, built the way :func:`_price_part` prices (same modifiers,
+    in the same order: speed, tier, then batch, data residency and discount)."""
+    row = _row(scope, served, speed)
+    if row is None:
+        return None
+    base = list(scope.modifiers)
+    scope.unconfirmed = scope.unconfirmed or row.unconfirmed
+    factor = _factor(scope, served)
+    after = scope.modifiers[len(base) :]
+    standard = _variant(scope, row.rates, "standard", factor)
+    tiered = None
+    if row.tier is not None:
+        scope.modifiers = [*base, f"tier:{row.tier.name}"]
+        for name in after:
+            scope.modifier(name)
+        tiered = _variant(scope, row.tier.rates, row.tier.name, factor)
+    threshold = row.tier.prompt_tokens_over if row.tier is not None else 0
+    return _Plan(
+        row.speed, str(factor), tuple(scope.notes), scope.unconfirmed, standard, tiered, threshold
+    )
+
+
+def _price_plain(
+    book: PriceBook, served: str, usage: Usage, at: datetime, *, batch: bool
+) -> Cost | None:
+    """Price a plain usage from its model's plan (None: use the general path).
+
+    A plan is reused while the same price row and discount are in effect; it gives
+    exactly what :func:`_price_part` and :func:`_assemble` give, without building
+    the scope, the factor and the rate strings for every call.
+    """
+    speed = usage.speed
+    geo = usage.inference_geo
+    row = book.row_at(served, at, "fast") if speed == "fast" else None
+    row = row or book.row_at(served, at)
+    if row is None:
+        return None
+    key = (served, speed == "fast", batch, geo, id(row), id(book.discount_at(served, at)))
+    plan: _Plan | None = book.plans.get(key)
+    if plan is None:
+        plan = _plan(_Scope(book, at, batch=batch, inference_geo=geo), served, speed)
+        if plan is None:
+            return None
+        book.plans[key] = plan
+    uncached = usage.input_tokens
+    read = usage.cache_read_input_tokens
+    five = usage.cache_creation_5m_input_tokens
+    hour = usage.cache_creation_1h_input_tokens
+    variant = plan.standard
+    if plan.tiered is not None and uncached + read + five + hour > plan.threshold:
+        variant = plan.tiered
+    units = variant.units
+    if units is None:
+        return None
+    cache_cost = five * units[2] + hour * units[3] + read * units[4]
+    total = uncached * units[0] + usage.output_tokens * units[1] + cache_cost
+    breakdown: dict[str, Any] = {
+        "input": uncached * units[0],
+        "output": usage.output_tokens * units[1],
+        "cache_write_5m": five * units[2],
+        "cache_write_1h": hour * units[3],
+        "cache_read": read * units[4],
+        "web_search": 0,
+        "modifiers": list(variant.modifiers),
+        "notes": list(plan.notes),
+        "model_priced": served,
+        "tier": variant.tier,
+        "speed": plan.speed,
+        "service_tier": usage.service_tier,
+        "inference_geo": geo,
+        "factor": plan.factor,
+        "rates": dict(variant.rates),
+        "unconfirmed": plan.unconfirmed,
+        "price_book_version": book.version,
+    }
+    savings = (read + five + hour) * units[0] - cache_cost
     return Cost("priced", total, savings, breakdown, book.version)
 
 
