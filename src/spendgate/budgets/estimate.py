@@ -30,6 +30,9 @@ BYTES_PER_TOKEN = 3
 MISSING_MAX_TOKENS = 64_000
 GEO_FACTOR = Decimal("1.1")
 _MTOK = Decimal(1_000_000)
+# Dollars per million tokens to nano-dollars per token.
+_NANOS_PER_TOKEN = Decimal(NANOS_PER_USD) / _MTOK
+_GEO_TENTHS = 11  # GEO_FACTOR in tenths
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,18 @@ def worst_case(
         return Estimate(input_tokens, output_tokens, 0)
     input_rate = max(max(r.input, r.cache_write_5m, r.cache_write_1h) for r in rates)
     output_rate = max(r.output for r in rates)
+    geo = body is not None and b'"inference_geo"' in body
+    # List prices per million tokens have at most three decimals: a token then costs
+    # a whole number of nano-dollars and the estimate is integer arithmetic (it runs
+    # on the event loop for every budgeted call). Decimal is the fallback.
+    per_input, per_output = input_rate * _NANOS_PER_TOKEN, output_rate * _NANOS_PER_TOKEN
+    if per_input == int(per_input) and per_output == int(per_output):
+        whole = input_tokens * int(per_input) + output_tokens * int(per_output)
+        if geo:
+            whole = -(-whole * _GEO_TENTHS // 10)
+        return Estimate(input_tokens, output_tokens, whole)
     usd = (input_tokens * input_rate + output_tokens * output_rate) / _MTOK
-    if body is not None and b'"inference_geo"' in body:
+    if geo:
         usd *= GEO_FACTOR
     nanos = (usd * NANOS_PER_USD).to_integral_value(rounding=ROUND_CEILING)
     return Estimate(input_tokens, output_tokens, int(nanos))
