@@ -132,3 +132,17 @@ def test_a_failed_replay_and_new_spills_never_overwrite_each_other(tmp_path: Pat
     assert len(claimed) == len(set(claimed)) == 2
     ids = [row["id"] for path in claimed for rows in Spool.read(path) for row in rows]
     assert sorted(ids) == sorted(row["id"] for row in first + second)
+
+
+def test_new_id_is_a_canonical_uuid7_in_creation_order() -> None:
+    import uuid
+
+    from spendgate.records import new_id
+
+    ids = [new_id() for _ in range(200)]
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value
+        assert parsed.version == 7
+        assert parsed.variant == uuid.RFC_4122
+    assert [i[:13] for i in ids] == sorted(i[:13] for i in ids)
