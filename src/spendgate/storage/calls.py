@@ -27,6 +27,11 @@ def _opt_micros(value: datetime | None) -> int | None:
     return None if value is None else to_micros(value)
 
 
+def _json(value: Any) -> str:
+    # orjson takes dicts only; a usage's raw object is one unless built by hand.
+    return orjson.dumps(value if type(value) is dict else dict(value)).decode()
+
+
 def record_values(record: CallRecord) -> list[Any]:
     """The ``calls`` row for a record as insert parameters: one value per column in
     ``CALL_COLUMNS`` order, times as integer microseconds, JSON columns serialised.
@@ -68,7 +73,7 @@ def record_values(record: CallRecord) -> list[Any]:
         usage.service_tier,
         usage.inference_geo,
         usage.speed,
-        orjson.dumps(dict(usage.raw)).decode() if usage.raw else None,
+        _json(usage.raw) if usage.raw else None,
         record.cost_nanousd,
         record.cache_savings_nanousd,
         orjson.dumps(breakdown).decode() if breakdown else None,

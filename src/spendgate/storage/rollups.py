@@ -176,7 +176,8 @@ def _add_measures(entry: list[int], v: list[Any], breakdown: Any) -> None:
 
 def _long_context(v: list[Any]) -> bool:
     """Whether the call's prompt was over 200K tokens (its context-window dimension)."""
-    return sum(t or 0 for t in _V_PROMPT(v)) > LONG_CONTEXT_TOKENS
+    prompt: int = sum(filter(None, _V_PROMPT(v)))
+    return prompt > LONG_CONTEXT_TOKENS
 
 
 def _dims(raw: tuple[Any, ...], long_context: bool) -> tuple[Any, ...]:

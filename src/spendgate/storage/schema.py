@@ -8,7 +8,7 @@ in step.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -29,14 +29,14 @@ from sqlalchemy import (
 metadata = MetaData()
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def to_micros(value: datetime) -> int:
     """A timezone-aware datetime as integer microseconds since the epoch."""
     if value.tzinfo is None:
         raise ValueError("naive datetime: spendgate stores times in UTC, pass an aware datetime")
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (value - EPOCH) // _MICROSECOND
 
 
 def from_micros(value: int) -> datetime:
