@@ -43,6 +43,7 @@ from bench.synthetic import records
 from spendgate.adminapi import usage_report
 from spendgate.exports import export_calls
 from spendgate.pricing import PriceBook
+from spendgate.settings import Settings
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.analytics import Analytics
 from spendgate.storage.calls import Cursor
@@ -589,7 +590,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--db", default="sqlite,postgres", help="sqlite, postgres or both (default both)"
     )
-    parser.add_argument("--batch", type=int, default=1000, help="records per insert_calls")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=Settings.model_fields["batch_size"].default,
+        help="records per insert_calls (default: the writer's batch_size)",
+    )
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per question")
     parser.add_argument("--workdir", type=Path, default=None, help="where SQLite files go")
     parser.add_argument("--keep", action="store_true", help="keep the databases")

@@ -110,7 +110,15 @@ class Settings(BaseSettings):
     flush_interval: float = Field(
         default=0.1, gt=0, description="Longest a record waits in memory before it is written, s."
     )
-    batch_size: int = Field(default=1000, ge=1, description="Most records written per transaction.")
+    batch_size: int = Field(
+        default=5000,
+        ge=1,
+        description=(
+            "Most records written per transaction. Batches only grow this large when calls "
+            "arrive faster than one flush interval's worth; larger batches write more records "
+            "per second but hold the database's write lock longer."
+        ),
+    )
     spool_dir: Path | None = Field(
         default=None,
         description=(

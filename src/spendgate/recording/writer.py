@@ -55,7 +55,7 @@ class Recorder:
         spool_dir: Path,
         pricer: Pricer | None = None,
         queue_size: int = 100_000,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         flush_interval: float = 0.1,
         observer: Observer | None = None,
     ) -> None:
