@@ -21,6 +21,7 @@ from spendgate.usage import Usage
 CALL_COLUMNS: tuple[str, ...] = tuple(str(c.name) for c in calls.c)
 TIME_AT: tuple[int, ...] = tuple(i for i, c in enumerate(calls.c) if isinstance(c.type, UTCMicros))
 _ROW_VALUES = itemgetter(*CALL_COLUMNS)
+_COLUMN_AT = {name: i for i, name in enumerate(CALL_COLUMNS)}
 
 
 def _opt_micros(value: datetime | None) -> int | None:
@@ -109,8 +110,12 @@ def row_values(row: Mapping[str, Any]) -> list[Any]:
     ``CALL_COLUMNS`` order, missing columns ``None``, times as microseconds."""
     try:
         values = list(_ROW_VALUES(row))
-    except KeyError:
-        values = [row.get(name) for name in CALL_COLUMNS]
+    except KeyError:  # some columns only (analytics reads what it needs)
+        values = [None] * len(CALL_COLUMNS)
+        for name, value in row.items():
+            at = _COLUMN_AT.get(name)
+            if at is not None:
+                values[at] = value
     for i in TIME_AT:
         value = values[i]
         if isinstance(value, datetime):
