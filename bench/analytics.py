@@ -16,11 +16,13 @@ growth is measured. Prints a markdown table; never fails on timing.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import gc
 import os
 import platform
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -42,7 +44,8 @@ from bench.report import cpu_model
 from bench.synthetic import records
 from spendgate.adminapi import usage_report
 from spendgate.exports import export_calls
-from spendgate.pricing import PriceBook
+from spendgate.pricing import PriceBook, apply_cost
+from spendgate.recording.writer import Recorder
 from spendgate.settings import Settings
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.analytics import Analytics
@@ -411,6 +414,9 @@ class Burst:
     batch: int
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    # "insert_calls": batches handed to the store; "recorder": the gateway's writer
+    # (bounded queue, batching, its worker thread), fed as fast as it takes them.
+    via: str = "insert_calls"
 
     @property
     def per_s(self) -> float:
@@ -443,6 +449,57 @@ def run_burst(kind: str, rows: int, batch: int, args: argparse.Namespace, book: 
     finally:
         store.close()
         database.drop()
+    return result
+
+
+def run_recorder_burst(kind: str, rows: int, args: argparse.Namespace, book: PriceBook) -> Burst:
+    """``rows`` calls made within ten seconds, submitted to a :class:`Recorder` with the
+    gateway's default settings as fast as its queue takes them, timed until written."""
+    defaults = Settings.model_construct()
+    result = Burst(kind, rows, defaults.batch_size, via="recorder")
+    database = Database(kind, rows, args.workdir, args.keep)
+    store = Store.open(database.url)
+    spool = Path(tempfile.mkdtemp(prefix="sg-bench-spool-", dir=args.workdir))
+    pending = list(records(rows, END - timedelta(seconds=10), END, book=book, seed=7))
+
+    async def feed() -> Recorder:
+        recorder = Recorder(
+            store,
+            spool_dir=spool,
+            pricer=lambda record: apply_cost(book, record),
+            queue_size=defaults.queue_size,
+            batch_size=defaults.batch_size,
+            flush_interval=defaults.flush_interval,
+        )
+        await recorder.start()
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i, record in enumerate(pending):
+            # Never more than the queue holds: a full queue would spill to the spool.
+            while i % 1000 == 0 and recorder.stats().queue_depth > defaults.queue_size - 1000:
+                await asyncio.sleep(0.001)
+            recorder.submit(record)
+        await recorder.flush()
+        result.seconds = time.perf_counter() - wall
+        result.cpu_seconds = time.process_time() - cpu
+        await recorder.stop()
+        return recorder
+
+    try:
+        recorder = asyncio.run(feed())
+        stats = recorder.stats()
+        if stats.written != rows or stats.spooled_pending or stats.lost:
+            raise SystemExit(
+                f"recorder burst wrote {stats.written:,} of {rows:,} "
+                f"(spooled {stats.spooled_pending:,}, lost {stats.lost:,})"
+            )
+        say(
+            f"{kind} burst through the recorder, {rows:,} calls (batches up to "
+            f"{result.batch:,}): {result.per_s:,.0f}/s ({result.per_cpu_s:,.0f} per CPU-second)"
+        )
+    finally:
+        store.close()
+        database.drop()
+        shutil.rmtree(spool, ignore_errors=True)
     return result
 
 
@@ -571,9 +628,13 @@ def table(results: list[SizeResult], bursts: list[Burst] | None = None) -> str:
             "|---|---:|---:|",
         ]
         for b in bursts:
+            how = (
+                f"through the recorder (batches up to {b.batch:,})"
+                if b.via == "recorder"
+                else f"batches of {b.batch:,}"
+            )
             lines.append(
-                f"| {b.db}, {b.rows:,} calls, batches of {b.batch:,} | {b.per_s:,.0f} | "
-                f"{b.per_cpu_s:,.0f} |"
+                f"| {b.db}, {b.rows:,} calls, {how} | {b.per_s:,.0f} | {b.per_cpu_s:,.0f} |"
             )
     problems = [f"{r.db} {r.rows:,}: {c}" for r in results for c in r.checks]
     if problems:
@@ -642,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
             for kind in kinds:
                 for batch in (1000, 5000):
                     bursts.append(run_burst(kind, args.burst, batch, args, book))
+                bursts.append(run_recorder_burst(kind, args.burst, args, book))
         for rows in sizes:
             for kind in kinds:
                 results.append(run_size(kind, rows, args, book))
