@@ -9,20 +9,40 @@ adds the actual cost (a failed call settles at $0).
 The database stays the only authority across processes: a reservation is a
 conditional ``UPDATE`` that never lets settled spend + reservations pass the
 limit. To keep that round trip off most calls, a process that reserves in the
-database while a budget has plenty of room (more than ``LEASE_HEADROOM``
-leases left) reserves a *lease* of ``LEASE_CALLS`` worst cases at once and
-hands it out to its next calls from memory. Settlements are folded into one
+database while a budget has plenty of room reserves a *lease* at once and hands
+it out to its next calls from memory. Settlements are folded into one
 transaction per batch (at most every ``SETTLE_DELAY`` seconds for leased calls)
-by a single ledger task, which also takes the database
-reservations of calls that found no lease (all waiting calls in one
-transaction) and gives back leases idle for ``LEASE_IDLE`` seconds. Close to
-the limit no lease is taken: every call is reserved in the database exactly,
-as before, and a process gives its own leftover lease back before it reserves,
-so its own lease can never refuse its own call. The cost of leases: another
-process's unused lease (at most ``LEASE_CALLS`` worst cases, and only while
-the budget had ``LEASE_HEADROOM`` times that left) counts as reserved until it
-is used or given back; a process killed without shutdown leaves its lease
-counted as reserved, as it leaves the reservations of its in-flight calls.
+by a single ledger task, which also takes the database reservations of calls
+that found no lease (all waiting calls in one transaction) and gives back
+leases idle for ``LEASE_IDLE`` seconds.
+
+Leases follow three rules:
+
+- **Size by rate.** A lease is ``LEASE_CALLS`` worst cases of the call that
+  takes it, or the worst cases this process took from that counter in about the
+  last ``LEASE_RATE_WINDOW`` seconds if that is more, so a busy process takes
+  about one lease a second instead of one every few dozen calls.
+- **Headroom.** A lease is taken only if the budget keeps room for
+  ``LEASE_HEADROOM`` more of the same size behind it (checked by the same
+  conditional ``UPDATE``), so no lease is more than 1/``LEASE_HEADROOM`` of
+  the room left (limit - spend - reservations). A lease sized by rate that does
+  not fit is tried at a quarter of its size, and so on down to ``LEASE_CALLS``
+  worst cases (the rule as it was before leases were sized by rate). When that
+  does not fit either, every call is reserved exactly in the database, as
+  before, and a process gives its own leftover lease back before it reserves,
+  so its own lease can never refuse its own call.
+- **Prefetch.** Once less than 1/``LEASE_REFILL`` of a lease is left, the ledger
+  takes the next one in its next round, before calls run dry and have to wait
+  for a database reservation. A top-up must keep room for ``LEASE_HEADROOM``
+  times what the process then holds (leftover + the new lease); if it does not
+  fit, nothing is topped up and the lease drains into exact reservations as above.
+
+The cost of leases: another process's unused lease counts as reserved until it
+is used or given back (after ``LEASE_IDLE`` seconds unused, at shutdown, or once
+the process sees its budget changed); a process killed without shutdown leaves
+its lease counted as reserved, as it leaves the reservations of its in-flight
+calls. :attr:`BudgetGuard.stats` counts the ledger's transactions, the leases it
+took and the calls that waited for the database.
 
 If the budget database cannot be reached the call is refused with a 503
 (budgets are hard: an outage must not turn them off).
@@ -55,10 +75,15 @@ from spendgate.storage.budgets import Usage as Counters
 
 log = logging.getLogger("spendgate.budgets")
 
-# A lease is this many worst cases of the call that takes it ...
+# A lease is at least this many worst cases of the call that takes it ...
 LEASE_CALLS = 32
+# ... or the worst cases this process took from the counter in about this many
+# seconds, if more (a busy process then takes about one lease per window) ...
+LEASE_RATE_WINDOW = 1.0
 # ... taken only while the budget has room for this many leases more.
 LEASE_HEADROOM = 64
+# The next lease is taken once less than 1/LEASE_REFILL of the last one is left.
+LEASE_REFILL = 4
 # A lease unused for this long (seconds) goes back to the database.
 LEASE_IDLE = 1.0
 # Settlements of leased calls wait up to this long to share one transaction (at
@@ -92,6 +117,32 @@ class _Slot:
     used_at: float = 0.0
     # The budget changed or went away: the lease goes back, nothing more is taken.
     stale: bool = False
+    # The last lease taken (0: none to top up, e.g. the budget is close to its limit),
+    # the held amount below which the next one is taken, and the worst case of the
+    # call that took it (a top-up is at least LEASE_CALLS of those).
+    size: int = 0
+    low: int = 0
+    unit: int = 0
+    topping: bool = False
+    # Worst cases taken from this counter: in all, at the start of the current rate
+    # window, and in the last full window (per LEASE_RATE_WINDOW).
+    taken: int = 0
+    window_at: float = 0.0
+    window_taken: int = 0
+    last_window: int = 0
+
+
+@dataclass
+class LedgerStats:
+    """What the budget ledger did since the process started (metrics, tests)."""
+
+    # Rounds that wrote to the database (settlements, leases, reservations).
+    transactions: int = 0
+    # Calls that found no lease and waited for a reservation in the database.
+    waited: int = 0
+    # Leases taken (for a waiting call, or topped up before the last ran dry).
+    leases: int = 0
+    topups: int = 0
 
 
 @dataclass
@@ -99,6 +150,28 @@ class _Request:
     claims: list[Claim]
     amount: int
     future: asyncio.Future[Reservation]
+
+
+@dataclass
+class _TopUp:
+    """A lease running low, to be topped up in the ledger's next round."""
+
+    claim: Claim
+    size: int  # sized by rate
+    base: int  # LEASE_CALLS worst cases, the least tried (see _lease_sizes)
+    held: int
+    unit: int
+
+
+@dataclass
+class _Leases:
+    """What one ledger round leaves this process, per counter."""
+
+    # Lease amounts to add to the slot (new leases, what settled calls left over).
+    spare: dict[_Key, int] = field(default_factory=dict)
+    # The size of the lease taken (0: none, the counter is reserved exactly).
+    taken: dict[_Key, int] = field(default_factory=dict)
+    units: dict[_Key, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,6 +200,17 @@ def _key(claim: Claim) -> _Key:
     return (claim.budget.id, claim.period_key)
 
 
+def _lease_sizes(size: int, base: int) -> list[int]:
+    """The lease sizes to try, largest first: the size by rate, a quarter of it, and so
+    on, then ``base`` (``LEASE_CALLS`` worst cases); the first that fits is taken."""
+    sizes = []
+    while size > base:
+        sizes.append(size)
+        size //= 4
+    sizes.append(base)
+    return sizes
+
+
 class BudgetGuard:
     """The proxy's ``reserve`` and ``settle`` hooks for hard budgets."""
 
@@ -150,6 +234,8 @@ class BudgetGuard:
         self._windows: dict[Period, PeriodWindow] = {}
         self._slots: dict[_Key, _Slot] = {}
         self._requests: list[_Request] = []
+        self._topups: list[_Slot] = []
+        self.stats = LedgerStats()
         self._settling: list[tuple[Reservation, CallRecord]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -237,10 +323,24 @@ class BudgetGuard:
         for slot in slots:
             slot.held -= amount
             slot.used_at = now
+            slot.taken += amount
+            if slot.held < slot.low and not slot.topping:
+                self._top_up(slot)
         return True
+
+    def _top_up(self, slot: _Slot) -> None:
+        """Ask the ledger for the next lease before this one runs dry."""
+        slot.topping = True
+        self._topups.append(slot)
+        self._kick()
+
+    def leased(self) -> dict[_Key, int]:
+        """What this process holds as leases, per (budget id, period key) counter."""
+        return {key: slot.held for key, slot in self._slots.items() if slot.held}
 
     async def _reserve_in_database(self, claims: list[Claim], amount: int) -> Reservation:
         future: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
+        self.stats.waited += 1
         self._requests.append(_Request(claims, amount, future))
         self._kick()
         return await future
@@ -327,8 +427,10 @@ class BudgetGuard:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._topups = []
         for slot in self._slots.values():
             slot.used_at = float("-inf")
+            slot.size = slot.low = 0
         try:
             await self._round()
         except Exception:  # shutdown goes on; the leftovers stay counted as reserved
@@ -348,11 +450,12 @@ class BudgetGuard:
         return min(held) + LEASE_IDLE if held else None
 
     def _urgent(self) -> bool:
-        """Work that must not wait: a call waiting for its reservation, or the settlement
-        of an exact (unleased) reservation or a lease under a changed budget, which hold
-        room other calls may need."""
+        """Work that must not wait: a call waiting for its reservation, a lease running
+        low, or the settlement of an exact (unleased) reservation or a lease under a
+        changed budget, which hold room other calls may need."""
         return (
             bool(self._requests)
+            or bool(self._topups)
             or any(not all(r.leased) for r, _ in self._settling)
             or any(slot.stale and slot.held for slot in self._slots.values())
         )
@@ -374,7 +477,10 @@ class BudgetGuard:
                 if timeout is None or timeout > 0:
                     self._wake.clear()
                     try:
-                        await asyncio.wait_for(self._wake.wait(), timeout)
+                        # Not wait_for: on Python 3.11 it swallows a cancellation that
+                        # comes as the event is set, and close() then waited forever.
+                        async with asyncio.timeout(timeout):
+                            await self._wake.wait()
                     except TimeoutError:
                         pass  # due: run the round
                     else:
@@ -392,7 +498,7 @@ class BudgetGuard:
                 await asyncio.sleep(_RETRY_SECONDS)
 
     async def _round(self) -> bool:
-        """One transaction: settlements, leases given back, waiting reservations."""
+        """One transaction: settlements, leases given back or topped up, waiting reservations."""
         # Reservations that the settlements since they queued have made room for.
         requests = [r for r in self._requests if not self._grant_from_lease(r)]
         self._requests = []
@@ -409,14 +515,16 @@ class BudgetGuard:
                 slot.held = 0
             if not slot.held and (idle or slot.stale):
                 del self._slots[key]
-        if not (requests or settling or returns):
+        topups = self._due_topups(waiting, now)
+        recent = {key: self._recent(self._slots[key], now) for key in waiting & self._slots.keys()}
+        if not (requests or settling or returns or topups):
             return True
 
-        def work(tx: BudgetTx) -> tuple[list[tuple[bool, ...] | _Refusal], dict[_Key, int]]:
-            return self._transact(tx, requests, settling, returns)
+        def work(tx: BudgetTx) -> tuple[list[tuple[bool, ...] | _Refusal], _Leases]:
+            return self._transact(tx, requests, settling, returns, topups, recent)
 
         try:
-            outcomes, spare = await asyncio.to_thread(self.store.transact, work)
+            outcomes, leases = await asyncio.to_thread(self.store.transact, work)
         except Exception as exc:
             for claim, amount in returns:  # nothing was committed: still ours
                 self._slot(claim).held += amount
@@ -428,29 +536,82 @@ class BudgetGuard:
                 raise
             log.error("budget ledger could not write, retrying: %s", type(exc).__name__)
             return False
-        now = self._clock()
-        by_key = {_key(c): c for r in requests for c in r.claims}
-        by_key.update({_key(c): c for r, _ in settling for c in r.claims})
-        for key, amount in spare.items():
-            if amount:
-                slot = self._slot(by_key[key])
-                slot.held += amount
-                slot.used_at = now
+        self.stats.transactions += 1
+        self._apply(leases, requests, settling, topups)
         for request, outcome in zip(requests, outcomes, strict=True):
-            if request.future.done():
-                continue
             if isinstance(outcome, _Refusal):
-                request.future.set_exception(Exhausted(outcome.claim, outcome.usage))
-            else:
+                if not request.future.done():
+                    request.future.set_exception(Exhausted(outcome.claim, outcome.usage))
+                continue
+            for claim in request.claims:  # what this process takes, for sizing its leases
+                self._slot(claim).taken += request.amount
+            if not request.future.done():
                 request.future.set_result(
                     Reservation(request.claims, request.amount, leased=outcome)
                 )
         return True
 
+    def _due_topups(self, waiting: set[_Key], now: float) -> list[_TopUp]:
+        """The leases to top up this round: still low, still current, no call waiting on
+        them (that call's round returns the leftover and takes a new lease instead)."""
+        due: list[_TopUp] = []
+        for slot in self._topups:
+            slot.topping = False
+            key = _key(slot.claim)
+            if (
+                self._slots.get(key) is slot
+                and not slot.stale
+                and key not in waiting
+                and slot.held < slot.low
+            ):
+                base = slot.unit * LEASE_CALLS
+                size = max(base, self._recent(slot, now))
+                due.append(_TopUp(slot.claim, size, base, slot.held, slot.unit))
+        self._topups = []
+        return due
+
+    @staticmethod
+    def _recent(slot: _Slot, now: float) -> int:
+        """The worst cases this process took from the counter in about the last
+        ``LEASE_RATE_WINDOW`` seconds (the current window or the last full one)."""
+        elapsed = now - slot.window_at
+        if elapsed >= LEASE_RATE_WINDOW:
+            took = slot.taken - slot.window_taken
+            slot.last_window = int(took * LEASE_RATE_WINDOW / elapsed)
+            slot.window_at, slot.window_taken = now, slot.taken
+        return max(slot.last_window, slot.taken - slot.window_taken)
+
+    def _apply(
+        self,
+        leases: _Leases,
+        requests: list[_Request],
+        settling: list[tuple[Reservation, CallRecord]],
+        topups: list[_TopUp],
+    ) -> None:
+        """Hand the committed round's leases and leftovers to this process's slots."""
+        now = self._clock()
+        by_key = {_key(c): c for r in requests for c in r.claims}
+        by_key.update({_key(c): c for r, _ in settling for c in r.claims})
+        by_key.update({_key(t.claim): t.claim for t in topups})
+        self.stats.topups += sum(1 for t in topups if leases.taken.get(_key(t.claim)))
+        for key, amount in leases.spare.items():
+            if amount:
+                slot = self._slot(by_key[key])
+                slot.held += amount
+                slot.used_at = now
+        for key, size in leases.taken.items():
+            slot = self._slot(by_key[key])
+            slot.size, slot.low, slot.unit = size, size // LEASE_REFILL, leases.units[key]
+            if size:
+                self.stats.leases += 1
+                if slot.held < slot.low and not slot.topping and not slot.stale:
+                    self._top_up(slot)  # the waiting calls took most of it already
+
     def _slot(self, claim: Claim) -> _Slot:
         slot = self._slots.get(_key(claim))
         if slot is None:
-            slot = self._slots[_key(claim)] = _Slot(claim, used_at=self._clock())
+            now = self._clock()
+            slot = self._slots[_key(claim)] = _Slot(claim, used_at=now, window_at=now)
         return slot
 
     def _grant_from_lease(self, request: _Request) -> bool:
@@ -468,12 +629,15 @@ class BudgetGuard:
         requests: list[_Request],
         settling: list[tuple[Reservation, CallRecord]],
         returns: list[tuple[Claim, int]],
-    ) -> tuple[list[tuple[bool, ...] | _Refusal], dict[_Key, int]]:
+        topups: list[_TopUp],
+        recent: dict[_Key, int],
+    ) -> tuple[list[tuple[bool, ...] | _Refusal], _Leases]:
         """In a worker thread, inside one transaction. Returns the outcome of each request
-        and the lease amounts left over per counter."""
+        and the leases taken and amounts left over per counter."""
         release: dict[_Key, list[int]] = {}  # key -> [release, spent, calls]
         claims: dict[_Key, Claim] = {}
-        spare: dict[_Key, int] = {}
+        leases = _Leases()
+        spare = leases.spare
         for claim, amount in returns:
             release.setdefault(_key(claim), [0, 0, 0])[0] += amount
             claims[_key(claim)] = claim
@@ -498,14 +662,36 @@ class BudgetGuard:
             tx.settle(claims[key], release=freed, spent=spent, calls=calls)
         outcomes: list[tuple[bool, ...] | _Refusal] = []
         for request in requests:
-            outcomes.append(self._reserve_one(tx, request, spare))
-        return outcomes, spare
+            outcomes.append(self._reserve_one(tx, request, leases, recent))
+        for topup in sorted(topups, key=lambda t: _key(t.claim)):
+            self._top_up_one(tx, topup, leases)
+        return outcomes, leases
+
+    @staticmethod
+    def _top_up_one(tx: BudgetTx, topup: _TopUp, leases: _Leases) -> None:
+        """Take the next lease if the budget keeps ``LEASE_HEADROOM`` times what this
+        process then holds (its leftover and the new lease) behind it."""
+        key = _key(topup.claim)
+        taken = 0
+        for size in _lease_sizes(topup.size, topup.base):
+            outcome = tx.try_reserve(
+                topup.claim, size, headroom=(topup.held + size) * LEASE_HEADROOM
+            )
+            if outcome == "reserved":
+                taken = size
+                break
+            if outcome == "gone":
+                break
+        leases.spare[key] = leases.spare.get(key, 0) + taken
+        leases.taken[key] = taken
+        leases.units[key] = topup.unit
 
     @staticmethod
     def _reserve_one(
-        tx: BudgetTx, request: _Request, spare: dict[_Key, int]
+        tx: BudgetTx, request: _Request, leases: _Leases, recent: dict[_Key, int]
     ) -> tuple[bool, ...] | _Refusal:
         amount = request.amount
+        spare = leases.spare
         undo: list[tuple[Claim, int, int]] = []  # claim, reserved in the database, lease taken
         leased: list[bool] = []
         for claim in request.claims:
@@ -517,10 +703,14 @@ class BudgetGuard:
                 leased.append(True)
                 continue
             tx.ensure_open(claim)
-            lease = amount * LEASE_CALLS
-            outcome = tx.try_reserve(claim, amount + lease, headroom=lease * LEASE_HEADROOM)
+            base = amount * LEASE_CALLS
+            for lease in _lease_sizes(max(base, recent.get(key, 0)), base):
+                outcome = tx.try_reserve(claim, amount + lease, headroom=lease * LEASE_HEADROOM)
+                if outcome != "full":
+                    break
             if outcome == "reserved":
                 spare[key] = have + lease
+                leases.taken[key], leases.units[key] = lease, amount
                 undo.append((claim, amount + lease, lease))
                 leased.append(True)
                 continue
@@ -530,8 +720,11 @@ class BudgetGuard:
                 for done, reserved, taken in undo:
                     if reserved:
                         tx.settle(done, release=reserved, spent=0, calls=0)
+                        leases.taken[_key(done)] = 0
                     spare[_key(done)] = spare.get(_key(done), 0) - taken
                 return _Refusal(claim, tx.refuse(claim))
+            # Reserved exactly (or the budget is gone): close to the limit, no top-ups.
+            leases.taken[key], leases.units[key] = 0, amount
             undo.append((claim, amount if outcome == "reserved" else 0, 0))
             leased.append(False)
         return tuple(leased)
