@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from spendgate.budgets.admin import create_budget
+from spendgate.budgets.guard import LedgerStats
 from spendgate.keys import create_key
 from spendgate.observability.labels import OTHER, LabelCap
+from spendgate.observability.metrics import GatewayMetrics
 from spendgate.settings import Settings
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.budgets import BudgetStore
@@ -143,3 +145,34 @@ def test_metrics_match_the_ledger(tmp_path: Path, upstream: FakeUpstream) -> Non
     assert total(samples, "spendgate_lost_records_total") == 0
     assert total(samples, "spendgate_writer_queue_depth") == 0
     assert total(samples, "spendgate_inflight_requests") == 0
+    # The refused call waited for a reservation in the database; a budget with no
+    # room left takes no lease.
+    assert total(samples, "spendgate_budget_reservation_waits_total") >= 1
+    assert total(samples, "spendgate_budget_ledger_transactions_total") >= 1
+    assert total(samples, "spendgate_budget_leases_total") == 0
+
+
+def test_budget_ledger_counters_follow_the_guard() -> None:
+    """The ledger's own counts become Prometheus counters, each delta counted once."""
+    metrics = GatewayMetrics()
+
+    def read(name: str, **labels: str) -> float:
+        value = metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+    metrics.sample(
+        inflight=0, recorder=None, ledger=LedgerStats(transactions=3, waited=2, leases=5, topups=2)
+    )
+    metrics.sample(
+        inflight=0, recorder=None, ledger=LedgerStats(transactions=3, waited=2, leases=5, topups=2)
+    )  # no change
+    assert read("spendgate_budget_ledger_transactions_total") == 3
+    assert read("spendgate_budget_reservation_waits_total") == 2
+    assert read("spendgate_budget_leases_total", kind="new") == 3
+    assert read("spendgate_budget_leases_total", kind="topup") == 2
+    metrics.sample(
+        inflight=0, recorder=None, ledger=LedgerStats(transactions=10, waited=2, leases=9, topups=5)
+    )
+    assert read("spendgate_budget_ledger_transactions_total") == 10
+    assert read("spendgate_budget_leases_total", kind="new") == 4
+    assert read("spendgate_budget_leases_total", kind="topup") == 5

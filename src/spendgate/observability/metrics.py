@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import (
@@ -26,6 +27,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from spendgate.budgets.guard import LedgerStats
 from spendgate.observability.labels import LabelCap
 from spendgate.recording.writer import RecorderStats
 from spendgate.records import CallRecord
@@ -183,8 +185,25 @@ class GatewayMetrics:
             "Records neither the database nor the spool would take.",
             registry=reg,
         )
+        self.ledger_transactions = Counter(
+            "spendgate_budget_ledger_transactions",
+            "Database transactions of the budget ledger (settlements, leases, reservations).",
+            registry=reg,
+        )
+        self.ledger_waits = Counter(
+            "spendgate_budget_reservation_waits",
+            "Budgeted calls that found no lease and waited for a reservation in the database.",
+            registry=reg,
+        )
+        self.ledger_leases = Counter(
+            "spendgate_budget_leases",
+            "Budget leases taken by this process; kind=topup when taken before the last ran dry.",
+            ["kind"],
+            registry=reg,
+        )
         self._written_seen = 0
         self._lost_seen = 0
+        self._ledger_seen = LedgerStats()
         # Sampled from the event loop (every second) and from scrapes (a thread).
         self._sample_lock = threading.Lock()
 
@@ -267,9 +286,13 @@ class GatewayMetrics:
 
     # -- sampled state -------------------------------------------------
 
-    def sample(self, *, inflight: int, recorder: RecorderStats | None) -> None:
-        """Copy the process's current state into the gauges."""
+    def sample(
+        self, *, inflight: int, recorder: RecorderStats | None, ledger: LedgerStats | None = None
+    ) -> None:
+        """Copy the process's current state into the gauges (and counters kept elsewhere)."""
         self.inflight.set(inflight)
+        if ledger is not None:
+            self._sample_ledger(ledger)
         if recorder is None:
             return
         self.queue_depth.set(recorder.queue_depth)
@@ -282,6 +305,20 @@ class GatewayMetrics:
             if recorder.lost > self._lost_seen:
                 self.lost.inc(recorder.lost - self._lost_seen)
                 self._lost_seen = recorder.lost
+
+    def _sample_ledger(self, ledger: LedgerStats) -> None:
+        with self._sample_lock:
+            seen = self._ledger_seen
+            new_leases = ledger.leases - ledger.topups - (seen.leases - seen.topups)
+            for counter, delta in (
+                (self.ledger_transactions, ledger.transactions - seen.transactions),
+                (self.ledger_waits, ledger.waited - seen.waited),
+                (self.ledger_leases.labels("new"), new_leases),
+                (self.ledger_leases.labels("topup"), ledger.topups - seen.topups),
+            ):
+                if delta > 0:
+                    counter.inc(delta)
+            self._ledger_seen = replace(ledger)
 
     def render(self) -> bytes:
         """The text exposition of this process, or of every worker in multi-process mode."""
