@@ -122,3 +122,50 @@ def test_iter_rows_in_chunks(store: Store) -> None:
 def test_bad_cursor(store: Store) -> None:
     with pytest.raises(ValueError, match="next_cursor"):
         store.list_calls(CallFilter(), cursor="!!nope")
+
+
+def test_one_batch_of_mixed_null_patterns_round_trips(store: Store) -> None:
+    """SQLite inserts a batch per pattern of NULL columns, leaving those out: every
+    call of a mixed batch comes back with exactly its own values, NULLs and all."""
+    full = make(
+        1,
+        stream=True,
+        billable=False,
+        complete=False,
+        request_id="req_1",
+        message_id="msg_1",
+        model_requested="claude-x",
+        stop_reason="end_turn",
+        error_type="overloaded_error",
+        error_message="busy",
+        first_byte_at=T0 + timedelta(seconds=1),
+        ended_at=T0 + timedelta(seconds=2),
+        latency_ms=12.5,
+        ttft_ms=3.25,
+        cache_savings_nanousd=7,
+        cost_breakdown={"input": 1},
+        price_book_version="v1",
+        user_agent="ua",
+        note="n",
+        attribution=Attribution(
+            credential_fingerprint="fp",
+            credential_kind="proxy_key",
+            key_id="k",
+            key_label="K",
+            team="t",
+            user="u",
+            project="p",
+            tags=["x"],
+            session_id="s",
+            agent_id="a",
+        ),
+    )
+    bare = make(2, status_code=None, model=None, cost_nanousd=None, attribution=Attribution())
+    mixed = [full, bare, make(3), make(4, stream=True, ttft_ms=9.0), make(5, status_code=None)]
+    assert store.insert_calls(mixed) == 5
+    with store.engine.connect() as conn:
+        rows = {r.id: dict(r._mapping) for r in conn.execute(calls.select())}
+    for rec in mixed:
+        again = row_to_record(rows[rec.id])
+        assert again == rec, rec.id
+        assert isinstance(again.stream, bool) and isinstance(again.complete, bool)

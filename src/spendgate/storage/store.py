@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from itertools import compress
-from operator import is_not
+from operator import is_not, itemgetter
 from typing import Any
 
 import orjson
@@ -266,17 +265,28 @@ class Store:
 # 0.6 µs each (an int or str costs a tenth of that), and a call row has some twenty
 # of them. So SQLite rows are inserted per pattern of NULL columns, with those
 # columns left out (none has a default: they come back NULL), and booleans as 0/1.
-_NONES = (None,) * len(CALL_COLUMNS)
-_BOOL_AT = tuple(i for i, c in enumerate(calls.c) if isinstance(c.type, Boolean))
+# Only nullable columns can make a pattern (a NULL in a NOT NULL column fails the
+# insert either way).
+_NULLABLE_AT = tuple(i for i, c in enumerate(calls.c) if c.nullable)
+_NULLABLE = itemgetter(*_NULLABLE_AT)
+_NONES = (None,) * len(_NULLABLE_AT)
+# stream, billable, complete (unpacked here so a new boolean column fails at import).
+_BOOL_1, _BOOL_2, _BOOL_3 = (i for i, c in enumerate(calls.c) if isinstance(c.type, Boolean))
 
 
 @lru_cache(maxsize=512)
-def _sqlite_insert(present: tuple[bool, ...]) -> str:
-    columns = list(compress(CALL_COLUMNS, present))
-    return (
+def _sqlite_insert(present: tuple[bool, ...]) -> tuple[str, Callable[[list[Any]], Any]]:
+    """The insert for rows whose nullable columns are present (True) or NULL (False),
+    and the getter of those rows' parameters."""
+    left_out = {at for at, there in zip(_NULLABLE_AT, present, strict=True) if not there}
+    kept = [i for i in range(len(CALL_COLUMNS)) if i not in left_out]
+    columns = [CALL_COLUMNS[i] for i in kept]
+    sql = (
         f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
         "ON CONFLICT (id) DO NOTHING"
     )
+    # itemgetter of one index returns the value, not a 1-tuple: a row has many columns.
+    return sql, itemgetter(*kept)
 
 
 def _as_row(values: list[Any]) -> dict[str, Any]:
@@ -337,20 +347,22 @@ def _insert_sqlite(conn: Connection, items: list[Folded]) -> list[Folded]:
     """
     by_pattern: dict[tuple[bool, ...], list[list[Any]]] = {}
     for values, _, _ in items:
-        for i in _BOOL_AT:
-            values[i] = 1 if values[i] else 0  # what SQLite stores for a bool anyway
-        present = tuple(map(is_not, values, _NONES))
-        params = list(compress(values, present))
+        # What SQLite stores for a bool anyway; the rollups read them the same.
+        values[_BOOL_1] = 1 if values[_BOOL_1] else 0
+        values[_BOOL_2] = 1 if values[_BOOL_2] else 0
+        values[_BOOL_3] = 1 if values[_BOOL_3] else 0
+        present = tuple(map(is_not, _NULLABLE(values), _NONES))
         group = by_pattern.get(present)
         if group is None:
-            by_pattern[present] = [params]
+            by_pattern[present] = [values]
         else:
-            group.append(params)
+            group.append(values)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         added = 0
         for present, rows in by_pattern.items():
-            cursor.executemany(_sqlite_insert(present), rows)
+            sql, params = _sqlite_insert(present)
+            cursor.executemany(sql, map(params, rows))
             added += cursor.rowcount
         if added == len(items) and len({values[0] for values, _, _ in items}) == added:
             return items
