@@ -95,14 +95,21 @@ def record_values(record: CallRecord) -> list[Any]:
     ]
 
 
+def values_to_row(values: list[Any]) -> dict[str, Any]:
+    """Insert parameters (``CALL_COLUMNS`` order) as a ``calls`` row dict, times back
+    to datetimes; ``values`` is left as it is."""
+    row = dict(zip(CALL_COLUMNS, values, strict=True))
+    for i in TIME_AT:
+        name = CALL_COLUMNS[i]
+        if row[name] is not None:
+            row[name] = from_micros(row[name])
+    return row
+
+
 def record_to_row(record: CallRecord) -> dict[str, Any]:
     """The ``calls`` row for a record as a dict (JSON columns serialised, times as
     datetimes): what the spool keeps."""
-    values = record_values(record)
-    for i in TIME_AT:
-        if values[i] is not None:
-            values[i] = from_micros(values[i])
-    return dict(zip(CALL_COLUMNS, values, strict=True))
+    return values_to_row(record_values(record))
 
 
 def row_values(row: Mapping[str, Any]) -> list[Any]:

@@ -27,10 +27,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from spendgate.records import CallRecord
 from spendgate.storage import migrate
-from spendgate.storage.calls import CALL_COLUMNS, TIME_AT, Cursor, record_values, row_to_api
+from spendgate.storage.calls import (
+    CALL_COLUMNS,
+    Cursor,
+    record_values,
+    row_to_api,
+    values_to_row,
+)
 from spendgate.storage.engine import is_sqlite, make_engine
 from spendgate.storage.rollups import Folded, parsed_row
-from spendgate.storage.schema import calls, from_micros, loss_events
+from spendgate.storage.schema import calls, loss_events
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,7 @@ class Store:
             new = _insert_postgres(conn, items)
         else:
             stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
-            rows = [_as_row(values) for values, _, _ in items]
+            rows = [values_to_row(values) for values, _, _ in items]
             new = _first_of(items, {row[0] for row in conn.execute(stmt, rows)})
         if new:
             for hook in self.after_insert_hooks:
@@ -287,16 +293,6 @@ def _sqlite_insert(present: tuple[bool, ...]) -> tuple[str, Callable[[list[Any]]
     )
     # itemgetter of one index returns the value, not a 1-tuple: a row has many columns.
     return sql, itemgetter(*kept)
-
-
-def _as_row(values: list[Any]) -> dict[str, Any]:
-    """Insert parameters as a row for SQLAlchemy (times back to datetimes)."""
-    row = dict(zip(CALL_COLUMNS, values, strict=True))
-    for i in TIME_AT:
-        name = CALL_COLUMNS[i]
-        if row[name] is not None:
-            row[name] = from_micros(row[name])
-    return row
 
 
 def _first_of(items: list[Folded], ids: set[Any]) -> list[Folded]:
