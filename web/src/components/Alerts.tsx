@@ -9,7 +9,7 @@ import { ADMIN_ONLY, useAccess } from "../lib/access";
 import { ALERT_KINDS, CHANNEL_KINDS, channelBody, deliveryText, EMPTY_CHANNEL, kindsText, type ChannelForm } from "../lib/alerts";
 import { formatDateTime } from "../lib/format";
 import { Empty, Loaded } from "./states";
-import { Badge, Field, Notice } from "./ui";
+import { Badge, Field, FormEnd, Notice } from "./ui";
 
 function Unavailable({ what }: { what: string }) {
   return <Empty title={`${what} are not available on this gateway.`}>Upgrade spendgate to a version with {what.toLowerCase()}; the rest of this page works without them.</Empty>;
@@ -146,14 +146,7 @@ function CreateChannel() {
           </label>
         ))}
       </fieldset>
-      <div className="form-actions">
-        <button type="submit" className="btn btn-primary" disabled={create.isPending}>
-          {create.isPending ? "Adding…" : "Add channel"}
-        </button>
-      </div>
-      {problem && <Notice tone="danger">{problem}</Notice>}
-      {create.error && <Notice tone="danger">{describeError(create.error)}</Notice>}
-      {done && <Notice tone="ok">{done}</Notice>}
+      <FormEnd pending={create.isPending} label="Add channel" busyLabel="Adding…" problem={problem} error={create.error} done={done} />
     </form>
   );
 }

@@ -9,7 +9,7 @@ import { useAccess } from "../lib/access";
 import { formatDateTime, formatInt } from "../lib/format";
 import { busiest, EMPTY_LIMIT, limitBody, refusals, type LimitForm } from "../lib/limits";
 import { Empty, Loaded } from "./states";
-import { Field, Notice } from "./ui";
+import { Field, FormEnd, Notice } from "./ui";
 
 const SCOPES: Array<[RateLimit["scope"], string]> = [
   ["key", "Keys"],
@@ -99,13 +99,7 @@ function CreateLimit() {
       <Field label="Limit name" htmlFor={`${id}-name`} hint="Optional">
         <input id={`${id}-name`} maxLength={200} value={form.name} onChange={set("name")} />
       </Field>
-      <div className="form-actions">
-        <button type="submit" className="btn btn-primary" disabled={create.isPending}>
-          {create.isPending ? "Adding…" : "Add rate limit"}
-        </button>
-      </div>
-      {problem && <Notice tone="danger">{problem}</Notice>}
-      {create.error && <Notice tone="danger">{describeError(create.error)}</Notice>}
+      <FormEnd pending={create.isPending} label="Add rate limit" busyLabel="Adding…" problem={problem} error={create.error} />
     </form>
   );
 }

@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { describeError } from "../api/client";
 
 export function Card({ title, actions, children, className = "", id }: { title?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string; id?: string }) {
   const headingId = useId();
@@ -121,6 +122,22 @@ export function Notice({ tone, children }: { tone: Tone; children: ReactNode }) 
     <p className={`notice notice-${tone}`} role={tone === "danger" ? "alert" : "status"}>
       {children}
     </p>
+  );
+}
+
+/** The end of a create form: its submit button (busy while pending) and what came of it. */
+export function FormEnd({ pending, label, busyLabel, problem, error, done }: { pending: boolean; label: string; busyLabel: string; problem?: string | null; error?: unknown; done?: string | null }) {
+  return (
+    <>
+      <div className="form-actions">
+        <button type="submit" className="btn btn-primary" disabled={pending}>
+          {pending ? busyLabel : label}
+        </button>
+      </div>
+      {problem && <Notice tone="danger">{problem}</Notice>}
+      {error ? <Notice tone="danger">{describeError(error)}</Notice> : null}
+      {done && <Notice tone="ok">{done}</Notice>}
+    </>
   );
 }
 

@@ -3,7 +3,7 @@ import { describeError } from "../api/client";
 import { useBreakdown, useBudgets, useForecast, useKeyLabels, useKeys, useSend, useTeams } from "../api/hooks";
 import type { Budget, BudgetForecast } from "../api/types";
 import { Empty, Loaded } from "../components/states";
-import { Badge, Card, Field, Notice, PageTitle, Progress } from "../components/ui";
+import { Badge, Card, Field, FormEnd, Notice, PageTitle, Progress } from "../components/ui";
 import { ADMIN_ONLY, useAccess } from "../lib/access";
 import { useFilters } from "../lib/filters";
 import { formatDateTime, formatInt } from "../lib/format";
@@ -130,13 +130,7 @@ function CreateBudget() {
       <Field label="Alert at (% of limit)" htmlFor={`${id}-thresholds`} hint="Comma separated">
         <input id={`${id}-thresholds`} value={thresholds} onChange={(e) => setThresholds(e.target.value)} />
       </Field>
-      <div className="form-actions">
-        <button type="submit" className="btn btn-primary" disabled={create.isPending}>
-          {create.isPending ? "Creating…" : "Create budget"}
-        </button>
-      </div>
-      {create.error && <Notice tone="danger">{describeError(create.error)}</Notice>}
-      {done && <Notice tone="ok">{done}</Notice>}
+      <FormEnd pending={create.isPending} label="Create budget" busyLabel="Creating…" error={create.error} done={done} />
     </form>
   );
 }
