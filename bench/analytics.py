@@ -46,6 +46,7 @@ from spendgate.adminapi import usage_report
 from spendgate.exports import export_calls
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.recording.writer import Recorder
+from spendgate.records import CallRecord
 from spendgate.settings import Settings
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.analytics import Analytics
@@ -427,14 +428,21 @@ class Burst:
         return self.rows / self.cpu_seconds if self.cpu_seconds else 0.0
 
 
+def _live(rows: int, book: PriceBook) -> Iterator[CallRecord]:
+    """``rows`` calls made in the ten seconds up to now, as a live gateway records them
+    (recent hours go to the hourly rollups only; closed hours are folded later)."""
+    end = datetime.now(UTC)
+    return records(rows, end - timedelta(seconds=10), end, book=book, seed=7)
+
+
 def run_burst(kind: str, rows: int, batch: int, args: argparse.Namespace, book: PriceBook) -> Burst:
-    """``rows`` calls made within ten seconds, written ``batch`` at a time."""
+    """``rows`` calls made within the last ten seconds, written ``batch`` at a time."""
     result = Burst(kind, rows, batch)
     database = Database(kind, rows, args.workdir, args.keep)
     store = Store.open(database.url)
     try:
         pending: list[Any] = []
-        for record in records(rows, END - timedelta(seconds=10), END, book=book, seed=7):
+        for record in _live(rows, book):
             pending.append(record)
             if len(pending) == batch:
                 wall, cpu = time.perf_counter(), time.process_time()
@@ -453,14 +461,14 @@ def run_burst(kind: str, rows: int, batch: int, args: argparse.Namespace, book: 
 
 
 def run_recorder_burst(kind: str, rows: int, args: argparse.Namespace, book: PriceBook) -> Burst:
-    """``rows`` calls made within ten seconds, submitted to a :class:`Recorder` with the
+    """``rows`` calls made within the last ten seconds, submitted to a :class:`Recorder` with the
     gateway's default settings as fast as its queue takes them, timed until written."""
     defaults = Settings.model_construct()
     result = Burst(kind, rows, defaults.batch_size, via="recorder")
     database = Database(kind, rows, args.workdir, args.keep)
     store = Store.open(database.url)
     spool = Path(tempfile.mkdtemp(prefix="sg-bench-spool-", dir=args.workdir))
-    pending = list(records(rows, END - timedelta(seconds=10), END, book=book, seed=7))
+    pending = list(_live(rows, book))
 
     async def feed() -> Recorder:
         recorder = Recorder(

@@ -36,7 +36,7 @@ from spendgate.storage.cubes import (
     status_clause,
     sums,
 )
-from spendgate.storage.rollups import Key, aggregate
+from spendgate.storage.rollups import ALWAYS, Key, aggregate
 from spendgate.storage.rollups_schema import (
     DAY_US,
     HIST_BASE_MS,
@@ -137,7 +137,13 @@ class Analytics:
         """
         chosen = plan(flt, group, measures)
         out: dict[Key, Measures] = {}
-        for cube, lo, hi in segments(chosen, micros_of(flt.since), micros_of(flt.until), grain):
+        since, until = micros_of(flt.since), micros_of(flt.until)
+        mark: int | None = None
+        if chosen.daily is not None:
+            mark = self.store.daily_through()
+            if mark >= ALWAYS:  # a database without a mark: the daily rollups hold all
+                mark = None
+        for cube, lo, hi in segments(chosen, since, until, grain, mark):
             if cube is None:
                 assert lo is not None and hi is not None
                 self._add_raw(out, chosen.hourly, flt, group, grain, lo, hi, measures)

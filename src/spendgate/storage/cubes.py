@@ -266,8 +266,19 @@ def micros_of(value: datetime | None) -> int | None:
 Segment = tuple[Cube | None, int | None, int | None]  # None cube: raw calls
 
 
-def segments(plan: Plan, since: int | None, until: int | None, grain: int | None) -> list[Segment]:
-    """Split [since, until) into raw edges, hourly rollup spans and daily rollup spans."""
+def segments(
+    plan: Plan,
+    since: int | None,
+    until: int | None,
+    grain: int | None,
+    daily_through: int | None = None,
+) -> list[Segment]:
+    """Split [since, until) into raw edges, hourly rollup spans and daily rollup spans.
+
+    Days are read from a daily rollup only if they end by the start of the day of
+    ``daily_through`` (the daily rollups' mark, ``rollup_state``): from that day on
+    the daily rows may lack hours that are only in the hourly rollups yet.
+    """
     h_lo, h_hi = _ceil(since, HOUR_US), _floor(until, HOUR_US)
     if h_lo is not None and h_hi is not None and h_lo >= h_hi:
         return [(None, since, until)]
@@ -278,12 +289,15 @@ def segments(plan: Plan, since: int | None, until: int | None, grain: int | None
         out.append((None, h_hi, until))
     daily = plan.daily if grain in (None, DAY_US) else None
     d_lo, d_hi = _ceil(h_lo, DAY_US), _floor(h_hi, DAY_US)
+    if daily_through is not None:
+        whole = daily_through - daily_through % DAY_US
+        d_hi = whole if d_hi is None else min(d_hi, whole)
     if daily is None or (d_lo is not None and d_hi is not None and d_lo >= d_hi):
         return [*out, (plan.hourly, h_lo, h_hi)]
     out.append((daily, d_lo, d_hi))
     if h_lo is not None and d_lo is not None and h_lo < d_lo:
         out.append((plan.hourly, h_lo, d_lo))
-    if h_hi is not None and d_hi is not None and d_hi < h_hi:
+    if d_hi is not None and (h_hi is None or d_hi < h_hi):
         out.append((plan.hourly, d_hi, h_hi))
     return out
 

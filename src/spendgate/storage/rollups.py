@@ -16,7 +16,7 @@ from operator import add, itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine, Table, select, text, update
 
 from spendgate.storage.calls import CALL_COLUMNS, row_values
 from spendgate.storage.rollups_schema import (
@@ -40,6 +40,7 @@ from spendgate.storage.rollups_schema import (
     rollup_narrow_daily,
     rollup_narrow_hourly,
     rollup_sessions_daily,
+    rollup_state,
     rollup_tags_daily,
     rollup_tags_hourly,
 )
@@ -66,6 +67,9 @@ COMPONENTS: dict[str, str] = {
 LONG_CONTEXT_TOKENS = 200_000
 
 Key = tuple[Any, ...]
+# A ``daily_through`` mark past every hour: the daily rollups hold everything (a
+# database without ``rollup_state`` is written and read as before it existed).
+ALWAYS = 2**62
 
 
 # Upper bounds of histogram buckets 0..N-2 (the last bucket is open): bucket i holds
@@ -281,27 +285,32 @@ class Aggregates:
                     entry[_S_FIRST] = min(entry[_S_FIRST], vec[_G_FIRST])
                     entry[_S_LAST] = max(entry[_S_LAST], vec[_G_LAST])
 
-    def narrow(self) -> tuple[dict[Key, list[int]], dict[Key, list[int]]]:
-        """The model x team rollups (hourly, daily), folded from the hourly entries."""
+    def narrow(self, before: int = ALWAYS) -> tuple[dict[Key, list[int]], dict[Key, list[int]]]:
+        """The model x team rollups (hourly, daily), folded from the hourly entries;
+        the daily one only from the hours before ``before``."""
         self.settle()
         hourly: dict[Key, list[int]] = {}
         for key, vec in self.hourly.items():
             _fold(hourly, (key[0], key[_MODEL_AT], key[_TEAM_AT]), vec)
         daily: dict[Key, list[int]] = {}
         for key, vec in hourly.items():
-            _fold(daily, (key[0] - key[0] % DAY_US, key[1], key[2]), vec)
+            if key[0] < before:
+                _fold(daily, (key[0] - key[0] % DAY_US, key[1], key[2]), vec)
         return hourly, daily
 
-    def daily(self) -> tuple[dict[Key, list[int]], dict[Key, list[int]]]:
-        """The daily attribution and tag rollups, folded from the hourly entries."""
+    def daily(self, before: int = ALWAYS) -> tuple[dict[Key, list[int]], dict[Key, list[int]]]:
+        """The daily attribution and tag rollups, folded from the hourly entries of
+        the hours before ``before``."""
         self.settle()
         daily: dict[Key, list[int]] = {}
         for key, vec in self.hourly.items():
-            _fold(daily, (key[0] - key[0] % DAY_US, *(key[i] for i in _DAILY_PICK)), vec)
+            if key[0] < before:
+                _fold(daily, (key[0] - key[0] % DAY_US, *(key[i] for i in _DAILY_PICK)), vec)
         tags: dict[Key, list[int]] = {}
         for key, vec in self.tags.items():
-            slim = [vec[i] for i in _TAG_AT]
-            _fold(tags, (key[0] - key[0] % DAY_US, *key[1:]), slim)
+            if key[0] < before:
+                slim = [vec[i] for i in _TAG_AT]
+                _fold(tags, (key[0] - key[0] % DAY_US, *key[1:]), slim)
         return daily, tags
 
     def subtract(self, other: Aggregates) -> None:
@@ -410,18 +419,86 @@ def _upsert(
 
 
 def write_aggregates(conn: Connection, agg: Aggregates) -> None:
-    """Add ``agg`` to the rollup tables (in the caller's transaction)."""
+    """Add ``agg`` to the rollup tables (in the caller's transaction).
+
+    Hours before the daily rollups' mark go into them too; later hours only into the
+    hourly rollups, from which :func:`fold_daily` moves them once they have closed.
+    """
     agg.settle()
+    # The hourly upsert comes first: on SQLite it takes the write lock, so the mark
+    # read next cannot move before this transaction commits.
     _upsert(conn, rollup_hourly, "hour", HOURLY_DIMS, MEASURES, agg.hourly)
-    narrow_hourly, narrow_daily = agg.narrow()
+    before = daily_through(conn, share=True)
+    narrow_hourly, narrow_daily = agg.narrow(before)
     _upsert(conn, rollup_narrow_hourly, "hour", NARROW_DIMS, MEASURES, narrow_hourly)
     _upsert(conn, rollup_narrow_daily, "day", NARROW_DIMS, MEASURES, narrow_daily)
     tags = {key: [vec[i] for i in _TAG_AT] for key, vec in agg.tags.items()}
     _upsert(conn, rollup_tags_hourly, "hour", TAG_DIMS, TAG_MEASURES, tags)
-    daily, tags_daily = agg.daily()
+    daily, tags_daily = agg.daily(before)
     _upsert(conn, rollup_daily, "day", DAILY_DIMS, MEASURES, daily)
     _upsert(conn, rollup_tags_daily, "day", TAG_DIMS, TAG_MEASURES, tags_daily)
     _upsert(conn, rollup_sessions_daily, "day", SESSION_DIMS, SESSION_COLUMNS, agg.sessions)
+
+
+def daily_through(conn: Connection, *, share: bool = False) -> int:
+    """The daily rollups' mark (``rollup_state``): every hour before it is in them, no
+    hour from it on is; :data:`ALWAYS` when the database has no mark.
+
+    With ``share`` (inside a write transaction) PostgreSQL share-locks the row, so a
+    concurrent :func:`fold_daily` waits for this transaction and then sees its rows;
+    on SQLite the write lock the transaction already holds does the same.
+    """
+    stmt = select(rollup_state.c.daily_through).where(rollup_state.c.id == 1)
+    if share and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=True)
+    value = conn.execute(stmt).scalar()
+    return ALWAYS if value is None else int(value)
+
+
+# Each daily rollup and the hourly rollup it is folded from, with the columns they share.
+_DAILY_FROM: tuple[tuple[Table, Table, tuple[str, ...], tuple[str, ...]], ...] = (
+    (rollup_daily, rollup_hourly, DAILY_DIMS, MEASURES),
+    (rollup_narrow_daily, rollup_narrow_hourly, NARROW_DIMS, MEASURES),
+    (rollup_tags_daily, rollup_tags_hourly, TAG_DIMS, TAG_MEASURES),
+)
+
+
+def fold_hours(conn: Connection, since: int, until: int | None) -> None:
+    """Add the hourly rollups of ``[since, until)`` to the daily ones, in SQL."""
+    day = f"(hour - hour % {DAY_US})"
+    for daily, hourly, dims, measures in _DAILY_FROM:
+        bounds = "hour >= :since" + ("" if until is None else " AND hour < :until")
+        sets = ", ".join(f"{m} = {daily.name}.{m} + excluded.{m}" for m in measures)
+        # Table and column names are our own constants; the bounds are parameters.
+        conn.execute(
+            text(
+                f"INSERT INTO {daily.name} (day, {', '.join(dims)}, {', '.join(measures)}) "
+                f"SELECT {day}, {', '.join(dims)}, {', '.join(f'SUM({m})' for m in measures)} "
+                f"FROM {hourly.name} WHERE {bounds} GROUP BY {day}, {', '.join(dims)} "
+                f"ON CONFLICT (day, {', '.join(dims)}) DO UPDATE SET {sets}"
+            ),
+            {"since": since, "until": until},
+        )
+
+
+def fold_daily(conn: Connection, through: int) -> int:
+    """Move the daily rollups' mark up to ``through`` (an hour start), folding the hours
+    it passes from the hourly rollups; returns the mark. Its own transaction: the
+    state row is locked first, so writers that read the old mark have committed
+    (their hours are folded) and writers after it read the new one.
+    """
+    state = rollup_state.c
+    # A write that changes nothing, to hold the row (PostgreSQL) or the database
+    # (SQLite) before the mark is read.
+    conn.execute(
+        update(rollup_state).where(state.id == 1).values(daily_through=state.daily_through)
+    )
+    current = daily_through(conn)
+    if current == ALWAYS or through <= current:
+        return current
+    fold_hours(conn, current, through)
+    conn.execute(update(rollup_state).where(state.id == 1).values(daily_through=through))
+    return through
 
 
 def apply_rollups(conn: Connection, inserted: list[Folded]) -> None:

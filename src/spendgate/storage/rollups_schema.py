@@ -211,3 +211,16 @@ rollup_tags_daily = Table(
     Index("ix_rollup_tags_daily_tag_day", "tag", "day"),
 )
 TAG_DAILY_MEASURES = TAG_MEASURES
+
+# How far the daily rollups go. Every hour before ``daily_through`` (µs, on an hour)
+# is in them; no hour from it on is. The writer keeps recent hours in the hourly
+# rollups only and folds each into the daily ones once it has closed
+# (``rollups.fold_daily``), so a call costs one upsert per rollup it is read from
+# rather than two; readers take whole days from the daily rollups only before the
+# day of ``daily_through`` (``cubes.segments``). One row, ``id`` 1.
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("daily_through", BigInteger, nullable=False),
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,8 +37,19 @@ from spendgate.storage.calls import (
     values_to_row,
 )
 from spendgate.storage.engine import is_sqlite, make_engine
-from spendgate.storage.rollups import Folded, parsed_row
-from spendgate.storage.schema import calls, loss_events
+from spendgate.storage.rollups import Folded, daily_through, fold_daily, parsed_row
+from spendgate.storage.rollups_schema import HOUR_US
+from spendgate.storage.schema import calls, loss_events, to_micros
+
+log = logging.getLogger("spendgate.storage")
+# Readers re-read the daily rollups' mark after this many seconds; a writer that folds
+# after a failed fold waits this long.
+_MARK_MAX_AGE = 30.0
+_FOLD_RETRY_SECONDS = 60.0
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,13 @@ class Store:
         from spendgate.storage.rollups import apply_rollups
 
         self.after_insert_hooks.append(apply_rollups)
+        # The daily rollups' mark as last seen (None: not read yet) and when; a mark
+        # older than the database's is still correct for readers, only slower.
+        self._daily_through: int | None = None
+        self._daily_read_at = 0.0
+        self._fold_not_before = 0.0
+        # Wall clock in µs since the epoch: which hours have closed (tests set it).
+        self.clock: Callable[[], int] = _now_us
 
     @classmethod
     def open(cls, url: str, *, pool_size: int = 10, upgrade: bool = True) -> Store:
@@ -161,14 +181,18 @@ class Store:
         # tags as the objects they were serialised from, not parsed back.
         items = [(record_values(r), r.cost_breakdown, r.attribution.tags) for r in records]
         with self.engine.begin() as conn:
-            return self._insert(conn, items)
+            new = self._insert(conn, items)
+        self._fold_if_due()
+        return new
 
     def insert_rows(self, rows: list[dict[str, Any]]) -> int:
         """Insert ready ``calls`` rows (the spool's replay path); duplicates are skipped."""
         if not rows:
             return 0
         with self.engine.begin() as conn:
-            return self._insert(conn, [parsed_row(row) for row in rows])
+            new = self._insert(conn, [parsed_row(row) for row in rows])
+        self._fold_if_due()
+        return new
 
     def _insert(self, conn: Connection, items: list[Folded]) -> int:
         if self.dialect == "sqlite":
@@ -183,6 +207,48 @@ class Store:
             for hook in self.after_insert_hooks:
                 hook(conn, new)
         return len(new)
+
+    # -- the daily rollups' mark ---------------------------------------------
+
+    def daily_through(self, max_age: float = _MARK_MAX_AGE) -> int:
+        """Where the daily rollups stop (``rollup_state``), read at most ``max_age``
+        seconds ago: the analytics planner takes whole days from them only before it."""
+        now = time.monotonic()
+        if self._daily_through is None or now - self._daily_read_at > max_age:
+            with self.engine.connect() as conn:
+                self._note_mark(daily_through(conn), now)
+        assert self._daily_through is not None
+        return self._daily_through
+
+    def fold_daily(self, now: datetime | None = None) -> int:
+        """Fold every hour that closed before the previous hour began into the daily
+        rollups (the writer does this by itself); returns the mark."""
+        at = to_micros(now) if now is not None else self.clock()
+        through = at - at % HOUR_US - HOUR_US
+        with self.engine.begin() as conn:
+            mark = fold_daily(conn, through)
+        self._note_mark(mark, time.monotonic())
+        return mark
+
+    def _note_mark(self, mark: int, at: float) -> None:
+        # A mark read by a slower thread may be older than one noted already: lower
+        # is still correct for readers (whole days stop earlier), never higher.
+        self._daily_through = mark
+        self._daily_read_at = at
+
+    def _fold_if_due(self) -> None:
+        """After a write: fold closed hours into the daily rollups once an hour."""
+        now_us = self.clock()
+        due = now_us - now_us % HOUR_US - HOUR_US
+        if self._daily_through is not None and due <= self._daily_through:
+            return
+        if time.monotonic() < self._fold_not_before:
+            return
+        try:
+            self.fold_daily()
+        except Exception as exc:  # the calls are written; fold on a later batch
+            log.warning("could not fold closed hours into the daily rollups: %s", exc)
+            self._fold_not_before = time.monotonic() + _FOLD_RETRY_SECONDS
 
     def record_loss(self, count: int, reason: str, at: datetime) -> None:
         """Remember that ``count`` records could not be kept, and why."""
