@@ -632,7 +632,7 @@ def table(results: list[SizeResult], bursts: list[Burst] | None = None) -> str:
     if bursts:
         lines += [
             "",
-            "| writer burst (one hour per batch) | records/s (wall) | records per CPU-second |",
+            "| writer burst (a live busy hour) | records/s (wall) | records per CPU-second |",
             "|---|---:|---:|",
         ]
         for b in bursts:

@@ -34,7 +34,7 @@ class Variant:
 
     name: str
     tree: Path
-    accounting: bool
+    accounting: str  # bench.gateway's --accounting: on, off, record or budget
     server: Server | None = None
     api_key: str | None = None
     handled: int = 0
@@ -45,7 +45,7 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.name}, accounting {'on' if self.accounting else 'off'}"
+        return f"{self.name}, accounting {self.accounting}"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -58,7 +58,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="NAME=PATH",
         help="a source tree to measure (repeat); default: this tree as 'this'",
     )
-    parser.add_argument("--accounting", default="on", help="on, off or on,off")
+    parser.add_argument(
+        "--accounting",
+        default="on",
+        help="comma-separated: on, off, record (no budget hooks), budget (records discarded)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each run")
     parser.add_argument("--workloads", default="json,sse")
@@ -73,7 +77,7 @@ def _handled(port: int) -> int:
 def _drain(variant: Variant, upstream_port: int, forwarded_before: int) -> None:
     """Wait until the variant's writer has handled every call forwarded since then."""
     assert variant.server is not None
-    if not variant.accounting:
+    if variant.accounting not in ("on", "record"):
         return
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -138,7 +142,11 @@ def main(argv: list[str]) -> int:
     """Run the comparison; print the table."""
     args = parse_args(argv)
     trees = [t.partition("=") for t in args.tree] or [("this", "=", ".")]
-    modes = [m.strip() == "on" for m in args.accounting.split(",")]
+    modes = [m.strip() for m in args.accounting.split(",")]
+    unknown = [m for m in modes if m not in ("on", "off", "record", "budget")]
+    if unknown:
+        print(f"--accounting takes on, off, record or budget, not {unknown}", file=sys.stderr)
+        return 2
     workloads = args.workloads.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="spendgate-compare-"))
     servers = Servers()

@@ -1,4 +1,4 @@
-"""``python -m bench.gateway [--accounting off]``: spendgate as ``spendgate serve`` runs it.
+"""``python -m bench.gateway [--accounting on|off|record|budget]``: spendgate as served.
 
 Settings come from the environment (``SPENDGATE_*``), the server from
 :func:`spendgate.serving.server_for` (uvloop, httptools, the same start-up and heap
@@ -6,6 +6,8 @@ settling), so both variants run the same code as production. ``--accounting off`
 bench-only switch: once the gateway has started, the proxy's record hand-over becomes a
 no-op and its budget and rate-limit hooks are removed, so the same process forwards
 without recording, pricing or budget checks. The pair measures what accounting costs.
+``record`` keeps recording and pricing but removes the budget hooks; ``budget`` keeps
+the budget hooks but discards the records: together they split that cost.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from spendgate.records import CallRecord
 from spendgate.serving import preflight, server_for
 from spendgate.settings import Settings
 
+MODES = ("on", "off", "record", "budget")
+
 
 def _discard(_record: CallRecord) -> None:
     return None
@@ -28,20 +32,23 @@ def _discard(_record: CallRecord) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM; the exit status of the server."""
     parser = argparse.ArgumentParser(prog="python -m bench.gateway", description=__doc__)
-    parser.add_argument("--accounting", choices=("on", "off"), default="on")
+    parser.add_argument("--accounting", choices=MODES, default="on")
     args = parser.parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level)
     preflight(settings)
     gateway = create_app(settings)
-    if args.accounting == "off":
+    if args.accounting != "on":
         start = gateway.startup
+        mode = args.accounting
 
         async def startup_without_accounting() -> None:
             await start()
-            gateway.proxy.submit = _discard
-            gateway.proxy.reserve = None
-            gateway.proxy.settle = None
+            if mode in ("off", "budget"):
+                gateway.proxy.submit = _discard
+            if mode in ("off", "record"):
+                gateway.proxy.reserve = None
+                gateway.proxy.settle = None
 
         gateway.startup = startup_without_accounting  # type: ignore[method-assign]
     switch = os.environ.get("BENCH_SWITCH_INTERVAL")

@@ -182,11 +182,18 @@ def litellm_server(root: Path, upstream_port: int) -> tuple[Server, Any]:
 
 
 def spendgate_server(
-    root: Path, name: str, upstream_port: int, database_url: str, *, accounting: bool = True
+    root: Path,
+    name: str,
+    upstream_port: int,
+    database_url: str,
+    *,
+    accounting: bool | str = True,
 ) -> tuple[Server, Any]:
     """spendgate (``bench.gateway``: the server ``spendgate serve`` runs) on its own home
     and database, and its readiness check; ``accounting=False`` turns recording, pricing
-    and budget checks off in the same process (bench-only)."""
+    and budget checks off in the same process (bench-only), ``"record"`` or ``"budget"``
+    keeps only that part (see ``bench.gateway``)."""
+    mode = accounting if isinstance(accounting, str) else ("on" if accounting else "off")
     home = root / name
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -214,7 +221,7 @@ def spendgate_server(
             "-m",
             "bench.gateway",
             "--accounting",
-            "on" if accounting else "off",
+            mode,
         ],
         port=port,
         log_path=root / "logs" / f"spendgate-{name}.log",
