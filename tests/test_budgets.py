@@ -77,6 +77,44 @@ def test_worst_case_bounds_the_real_cost() -> None:
     assert unknown.nanousd > est.nanousd  # priced at the dearest rates in the book
 
 
+def test_worst_case_follows_the_price_row_in_effect(tmp_path: Path) -> None:
+    """The estimate's rates are kept per model and price row: a contract price that
+    applies for one month is used inside it and not before or after, asked in any order."""
+    prices = tmp_path / "prices.toml"
+    prices.write_text(
+        """
+[[model]]
+id = "claude-haiku-4-5"
+
+[[model.price]]
+effective_from = 2026-02-01
+effective_until = 2026-03-01
+input = 0.9
+output = "4.5"
+cache_write_5m = "1.125"
+cache_write_1h = "1.8"
+cache_read = "0.09"
+source = "contract #42"
+"""
+    )
+    book = PriceBook.load([prices])
+    body = b"x" * 300  # 100 input tokens
+
+    def nanos(day: str) -> int:
+        at = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        return worst_case(book, model="claude-haiku-4-5", body=body, max_tokens=1000, at=at).nanousd
+
+    # List: 1h cache write $2/M, output $5/M; the contract: $1.8/M and $4.5/M.
+    listed, contract = 100 * 2_000 + 1000 * 5_000, 100 * 1_800 + 1000 * 4_500
+    for _ in range(2):  # cold, then from what is kept
+        assert [nanos(d) for d in ("2026-02-15", "2026-01-15", "2026-03-15", "2026-02-02")] == [
+            contract,
+            listed,
+            listed,
+            contract,
+        ]
+
+
 # -- the store: all-or-nothing reservation ------------------------------------------
 
 

@@ -237,6 +237,8 @@ class BudgetGuard:
         self._topups: list[_Slot] = []
         self.stats = LedgerStats()
         self._settling: list[tuple[Reservation, CallRecord]] = []
+        # How many of those hold an exact (unleased) reservation: urgent to write.
+        self._exact_settling = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
@@ -401,8 +403,16 @@ class BudgetGuard:
             log.exception("pricing failed for call %s while settling its budgets", record.id)
         if reservation.actual is not None and reservation.actual < reservation.amount:
             self._refill(reservation, reservation.amount - reservation.actual)
+        # The ledger task only needs waking when this settlement is urgent or the
+        # first since its last round (it then sleeps until SETTLE_DELAY is up): a
+        # wake per call cost more than the settlement itself.
+        exact = not all(reservation.leased)
+        first = not self._settling
         self._settling.append((reservation, record))
-        self._kick()
+        if exact:
+            self._exact_settling += 1
+        if exact or first:
+            self._kick()
 
     def _refill(self, reservation: Reservation, spare: int) -> None:
         """Give what a leased call did not spend back to the lease it came from."""
@@ -456,7 +466,7 @@ class BudgetGuard:
         return (
             bool(self._requests)
             or bool(self._topups)
-            or any(not all(r.leased) for r, _ in self._settling)
+            or self._exact_settling > 0
             or any(slot.stale and slot.held for slot in self._slots.values())
         )
 
@@ -503,6 +513,7 @@ class BudgetGuard:
         requests = [r for r in self._requests if not self._grant_from_lease(r)]
         self._requests = []
         settling, self._settling = self._settling, []
+        self._exact_settling = 0
         now = self._clock()
         returns: list[tuple[Claim, int]] = []
         waiting = {_key(c) for r in requests for c in r.claims}
@@ -529,6 +540,7 @@ class BudgetGuard:
             for claim, amount in returns:  # nothing was committed: still ours
                 self._slot(claim).held += amount
             self._settling[:0] = settling
+            self._exact_settling += sum(1 for r, _ in settling if not all(r.leased))
             for request in requests:
                 if not request.future.done():
                     request.future.set_exception(exc)
