@@ -66,6 +66,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each run")
     parser.add_argument("--workloads", default="json,sse")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE",
+        help="an environment variable for the variants of tree NAME (repeat), e.g. "
+        "b:BENCH_SWITCH_INTERVAL=0.0005 or b:SPENDGATE_FLUSH_INTERVAL=0.02",
+    )
     return parser.parse_args(argv)
 
 
@@ -161,6 +169,11 @@ def main(argv: list[str]) -> int:
             )
             assert server.env is not None
             server.env["PYTHONPATH"] = f"{v.tree / 'src'}{os.pathsep}{v.tree}"
+            for item in args.set:
+                name, _, setting = item.partition(":")
+                key, _, value = setting.partition("=")
+                if name == v.name:
+                    server.env[key] = value
             v.server = servers.start(server, ready, timeout=60)
             v.api_key = targets.proxy_key_with_budget(server.port)
             v.handled = _handled(server.port)

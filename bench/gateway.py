@@ -13,6 +13,7 @@ the budget hooks but discards the records: together they split that cost.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 
@@ -51,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
                 gateway.proxy.settle = None
 
         gateway.startup = startup_without_accounting  # type: ignore[method-assign]
+    if os.environ.get("BENCH_GC") == "off":  # bench-only experiment: no cyclic collector
+        start_gc = gateway.startup
+
+        async def startup_without_gc() -> None:
+            await start_gc()
+            gc.disable()
+
+        gateway.startup = startup_without_gc  # type: ignore[method-assign]
     switch = os.environ.get("BENCH_SWITCH_INTERVAL")
     if switch:  # bench-only experiment: how often the GIL changes hands
         sys.setswitchinterval(float(switch))

@@ -108,7 +108,12 @@ class Settings(BaseSettings):
         default=100_000, ge=1, description="Records held in memory before they spill to the spool."
     )
     flush_interval: float = Field(
-        default=0.1, gt=0, description="Longest a record waits in memory before it is written, s."
+        default=0.02,
+        gt=0,
+        description=(
+            "Longest a record waits in memory before it is written, s. Shorter keeps each "
+            "batch's work short, so the proxied calls it shares the process with wait less."
+        ),
     )
     batch_size: int = Field(
         default=5000,

@@ -56,7 +56,7 @@ class Recorder:
         pricer: Pricer | None = None,
         queue_size: int = 100_000,
         batch_size: int = 5000,
-        flush_interval: float = 0.1,
+        flush_interval: float = 0.02,
         observer: Observer | None = None,
     ) -> None:
         self.store = store
