@@ -22,6 +22,7 @@ from spendgate.storage import Store
 from spendgate.storage.budgets import BudgetStore, Claim, Exhausted
 from spendgate.storage.keys import KeyStore
 from spendgate.testing.gateway import GatewayServer, gateway_settings
+from spendgate.testing.prices import HAIKU_CONTRACT_FEBRUARY
 from spendgate.testing.upstream import FakeUpstream
 
 UPSTREAM_KEY = "sk-ant-api03-upstream-budget-test-secret"
@@ -81,22 +82,7 @@ def test_worst_case_follows_the_price_row_in_effect(tmp_path: Path) -> None:
     """The estimate's rates are kept per model and price row: a contract price that
     applies for one month is used inside it and not before or after, asked in any order."""
     prices = tmp_path / "prices.toml"
-    prices.write_text(
-        """
-[[model]]
-id = "claude-haiku-4-5"
-
-[[model.price]]
-effective_from = 2026-02-01
-effective_until = 2026-03-01
-input = 0.9
-output = "4.5"
-cache_write_5m = "1.125"
-cache_write_1h = "1.8"
-cache_read = "0.09"
-source = "contract #42"
-"""
-    )
+    prices.write_text(HAIKU_CONTRACT_FEBRUARY)
     book = PriceBook.load([prices])
     body = b"x" * 300  # 100 input tokens
 

@@ -11,6 +11,7 @@ import pytest
 
 from spendgate.money import format_usd, parse_usd, to_nanos
 from spendgate.pricing import PriceBook, PriceBookError, price_usage, whatif
+from spendgate.testing.prices import HAIKU_CONTRACT_FEBRUARY
 from spendgate.usage import Usage
 
 
@@ -179,20 +180,7 @@ output = 8
 def test_override_rows_win_only_inside_their_dates(price_file: Path) -> None:
     book = load_with(
         price_file,
-        """
-[[model]]
-id = "claude-haiku-4-5"
-
-[[model.price]]
-effective_from = 2026-02-01
-effective_until = 2026-03-01
-input = 0.9
-output = "4.5"
-cache_write_5m = "1.125"
-cache_write_1h = "1.8"
-cache_read = "0.09"
-source = "contract #42"
-""",
+        HAIKU_CONTRACT_FEBRUARY,
     )
     usage = Usage.manual(input_tokens=1_000_000)
     at = {
