@@ -1,8 +1,9 @@
 """``python -m bench compare``: two source trees (or accounting on and off), side by side.
 
-Every variant is a spendgate on SQLite (``bench.gateway``, a proxy key under a $1B
-budget) started from its own source tree, all in front of one fake upstream. The
-runs alternate: per round, each variant in turn (the order rotates every round) gets
+Every variant is a spendgate on SQLite, or on a fresh PostgreSQL database of its own
+with ``--database postgres`` (``bench.gateway``, a proxy key under a $1B budget),
+started from its own source tree, all in front of one fake upstream. The runs
+alternate: per round, each variant in turn (the order rotates every round) gets
 a c=32 run per workload, with its CPU counted until its writer has written what the
 run queued, and a c=1 run. Medians over the rounds are printed as a Markdown table.
 On a shared machine that is the only fair comparison: load that comes and goes hits
@@ -15,6 +16,7 @@ every variant about equally.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -66,6 +68,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each run")
     parser.add_argument("--workloads", default="json,sse")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="where the variants record (postgres: a fresh database each on the server "
+        "named by SPENDGATE_BENCH_POSTGRES_URL)",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -158,12 +167,19 @@ def main(argv: list[str]) -> int:
     workloads = args.workloads.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="spendgate-compare-"))
     servers = Servers()
+    databases = contextlib.ExitStack()
     variants = [Variant(name, Path(path).resolve(), on) for name, _, path in trees for on in modes]
     try:
         upstream, ready = targets.upstream_server(workdir)
         servers.start(upstream, ready)
         for i, v in enumerate(variants):
             url = f"sqlite:///{workdir / f'db{i}' / 'spendgate.db'}"
+            if args.database == "postgres":
+                admin = targets.postgres_admin_url()
+                if admin is None:
+                    print("--database postgres needs SPENDGATE_BENCH_POSTGRES_URL", file=sys.stderr)
+                    return 2
+                url = databases.enter_context(targets.postgres_database(admin))
             server, ready = targets.spendgate_server(
                 workdir, f"v{i}", upstream.port, url, accounting=v.accounting
             )
@@ -204,5 +220,6 @@ def main(argv: list[str]) -> int:
         print(render(variants, workloads, direct))
     finally:
         servers.stop_all()
+        databases.close()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
