@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from spendgate.records import CallRecord
 from spendgate.storage import CallFilter, Store
@@ -212,3 +215,31 @@ def test_the_mark_migration_goes_down_and_up(store: Store) -> None:
         latest = conn.execute(select(func.max(rollup_hourly.c.hour))).scalar()
     assert store.daily_through(max_age=0) >= int(latest) + HOUR_US
     _answers_match(store, rng)
+
+
+@pytest.mark.postgres
+def test_a_waiting_fold_goes_before_writers_that_come_after_it(pg_url: str) -> None:
+    """On PostgreSQL a fold waiting for a writer's share lock is not overtaken by later
+    writers (a row lock would let them in, and a steady overlap would starve it)."""
+    store = Store.open(pg_url)
+    _set_mark(store, T0_US, now=T0_US)
+    first = store.engine.connect()
+    first.begin()
+    first.execute(select(rollup_state.c.daily_through).with_for_update(read=True))
+    folded: list[int] = []
+    folder = threading.Thread(
+        target=lambda: folded.append(store.fold_daily(now=from_micros(T0_US + 5 * HOUR_US)))
+    )
+    folder.start()
+    time.sleep(0.3)  # the fold is now waiting for ``first``
+    later = store.engine.connect()
+    later.begin()
+    later.exec_driver_sql("SET LOCAL lock_timeout = '300ms'")
+    with pytest.raises(OperationalError, match="lock timeout"):
+        later.execute(select(rollup_state.c.daily_through).with_for_update(read=True))
+    later.close()
+    first.commit()
+    first.close()
+    folder.join(10)
+    assert folded == [T0_US + 4 * HOUR_US]
+    store.close()

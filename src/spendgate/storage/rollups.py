@@ -68,7 +68,7 @@ LONG_CONTEXT_TOKENS = 200_000
 
 Key = tuple[Any, ...]
 # A ``daily_through`` mark past every hour: the daily rollups hold everything (a
-# database without ``rollup_state`` is written and read as before it existed).
+# ``rollup_state`` table without its row is written and read as before the mark).
 ALWAYS = 2**62
 
 
@@ -483,22 +483,35 @@ def fold_hours(conn: Connection, since: int, until: int | None) -> None:
 
 def fold_daily(conn: Connection, through: int) -> int:
     """Move the daily rollups' mark up to ``through`` (an hour start), folding the hours
-    it passes from the hourly rollups; returns the mark. Its own transaction: the
-    state row is locked first, so writers that read the old mark have committed
-    (their hours are folded) and writers after it read the new one.
+    it passes from the hourly rollups; returns the mark. Its own transaction.
+
+    The state is locked before the mark is read, so every writer that read the old
+    mark has committed (its hours are folded) and none reads it again until the fold
+    commits. On PostgreSQL that is ``LOCK TABLE ... IN EXCLUSIVE MODE``: it conflicts
+    with the writers' ``FOR SHARE`` and, unlike a row lock, queues ahead of writers
+    that come later, so a steady overlap of writers cannot starve the fold (they wait
+    for it, about as long as one fold takes). It gives up after ``FOLD_LOCK_TIMEOUT``
+    and the caller tries again later. On SQLite a write that changes nothing takes
+    the database's write lock.
     """
     state = rollup_state.c
-    # A write that changes nothing, to hold the row (PostgreSQL) or the database
-    # (SQLite) before the mark is read.
-    conn.execute(
-        update(rollup_state).where(state.id == 1).values(daily_through=state.daily_through)
-    )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{FOLD_LOCK_TIMEOUT}s'")
+        conn.exec_driver_sql("LOCK TABLE rollup_state IN EXCLUSIVE MODE")
+    else:
+        conn.execute(
+            update(rollup_state).where(state.id == 1).values(daily_through=state.daily_through)
+        )
     current = daily_through(conn)
     if current == ALWAYS or through <= current:
         return current
     fold_hours(conn, current, through)
     conn.execute(update(rollup_state).where(state.id == 1).values(daily_through=through))
     return through
+
+
+# Seconds a fold waits for the writers in flight on PostgreSQL before it gives up.
+FOLD_LOCK_TIMEOUT = 10
 
 
 def apply_rollups(conn: Connection, inserted: list[Folded]) -> None:

@@ -6,8 +6,11 @@ Revises: 0008
 Until now the writer upserted every call into the daily rollups as well as the
 hourly ones. From here it folds recent hours into the daily rollups once they have
 closed; ``daily_through`` says how far that has gone. Everything written so far is
-in the daily rollups already, so the mark starts after the latest hour that holds
-calls (or at the current hour for an empty database).
+in the daily rollups already. For a database that holds calls the mark starts a
+day ahead (and after the latest hour recorded): gateways still running the code
+before this revision keep writing every call into the daily rollups, and a call of
+theirs in an hour the new code later folds would be counted twice; a day is time
+for a rolling upgrade to finish. An empty database starts at the current hour.
 
 Frozen here like every migration: a later change to ``rollup_state`` in
 ``storage/rollups_schema.py`` needs a new migration.
@@ -38,7 +41,7 @@ def upgrade() -> None:
     latest = op.get_bind().execute(sa.text("SELECT MAX(hour) FROM rollup_hourly")).scalar()
     start = now_us - now_us % _HOUR_US
     if latest is not None:
-        start = max(start, int(latest) + _HOUR_US)
+        start = max(start + 24 * _HOUR_US, int(latest) + _HOUR_US)
     op.execute(
         sa.text("INSERT INTO rollup_state (id, daily_through) VALUES (1, :start)").bindparams(
             start=start
