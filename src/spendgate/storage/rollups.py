@@ -346,7 +346,8 @@ def _upsert_sql(
     """``INSERT ... ON CONFLICT (time, dims) DO UPDATE SET m = m + excluded.m`` (SQLite and PG).
 
     On SQLite one row of parameters per rollup row (``executemany``); on PostgreSQL
-    one array per column, unnested, so a batch is one statement per table.
+    the batch's rows as one JSON array of arrays, unpacked by the server, so a batch
+    is one statement per table with one parameter.
     """
     columns = (time_col, *dims, *measures)
     least, greatest = ("LEAST", "GREATEST") if dialect == "postgresql" else ("min", "max")
@@ -359,8 +360,16 @@ def _upsert_sql(
         else:
             sets.append(f"{m} = {table}.{m} + excluded.{m}")
     if dialect == "postgresql":
-        arrays = ", ".join(f"%s::{_PG_ARRAY_TYPES.get(c, 'bigint[]')}" for c in columns)
-        source = f"SELECT * FROM unnest({arrays})"
+        # ->> gives each value as text; numbers are cast from that text, so a bigint
+        # never passes through a float.
+        fields = ", ".join(
+            f"r->>{i}" if _PG_TYPES.get(c) == "text" else f"(r->>{i})::{_PG_TYPES.get(c, 'bigint')}"
+            for i, c in enumerate(columns)
+        )
+        source = (
+            f"SELECT {fields} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(r, n) "
+            "ORDER BY n"
+        )
     else:
         source = f"VALUES ({', '.join(['?'] * len(columns))})"
     return (
@@ -370,21 +379,10 @@ def _upsert_sql(
 
 
 # Dimension columns are text except the status code; the time and measures are bigint.
-_PG_ARRAY_TYPES: dict[str, str] = {
-    **{d: "text[]" for d in (*HOURLY_DIMS, *TAG_DIMS, *SESSION_DIMS)},
-    "status_code": "integer[]",
+_PG_TYPES: dict[str, str] = {
+    **{d: "text" for d in (*HOURLY_DIMS, *TAG_DIMS, *SESSION_DIMS)},
+    "status_code": "integer",
 }
-
-
-# Arrays go to PostgreSQL as array literals: adapting a Python list of ints costs
-# psycopg several times more than joining their decimal strings.
-def _pg_int_array(values: tuple[int, ...]) -> str:
-    return "{" + ",".join(map(str, values)) + "}"
-
-
-def _pg_text_array(values: tuple[str, ...]) -> str:
-    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return "{" + ",".join(quoted) + "}"
 
 
 def _upsert(
@@ -407,13 +405,10 @@ def _upsert(
     if dialect == "postgresql":
         # One statement per table and batch: a pipelined executemany still costs the
         # server a statement per rollup row, several per call. Keys are unique within
-        # a batch (folded above), so no row is updated twice by one statement.
-        names = (time_col, *dims, *measures)
-        arrays = tuple(
-            _pg_text_array(col) if _PG_ARRAY_TYPES.get(name) == "text[]" else _pg_int_array(col)
-            for name, col in zip(names, zip(*params, strict=True), strict=True)
-        )
-        conn.exec_driver_sql(sql, arrays)
+        # a batch (folded above), so no row is updated twice by one statement. One
+        # parameter: psycopg parses a statement's placeholders anew each time it has
+        # more than 50, and an array literal per column cost more than the JSON.
+        conn.exec_driver_sql(sql, (orjson.dumps(params).decode(),))
     else:
         conn.exec_driver_sql(sql, params)
 
