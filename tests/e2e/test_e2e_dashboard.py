@@ -228,8 +228,13 @@ def test_request_log_filters_paginates_and_shows_detail(page: Any, api: httpx.Cl
     page.get_by_role("button", name="← Newer").click()
     eventually(lambda: _assert_equal(row_ids(page), first_page))
 
-    # The detail view: cost breakdown and raw usage, as the API has them.
-    call_id = first_page[0]
+    # The detail view: cost breakdown and raw usage, as the API has them, for
+    # a call that read the cache (which call is newest depends on the hour the
+    # demo data was generated, so pick one that has every part to show).
+    calls = [api.get(f"/api/requests/{i}").json() for i in first_page]
+    cached = [c for c in calls if c["cache_read_input_tokens"]]
+    assert cached, "the demo data has no cache reads on this page"
+    call_id = cached[0]["id"]
     page.locator(f"tr[data-call-id='{call_id}'] a").click()
     page.wait_for_url(re.compile(rf"/requests/{call_id}"))
     call = api.get(f"/api/requests/{call_id}").json()
