@@ -36,7 +36,13 @@ from spendgate.storage.calls import (
     row_to_api,
     values_to_row,
 )
-from spendgate.storage.engine import is_sqlite, make_engine
+from spendgate.storage.engine import (
+    READER_CACHE_KIB,
+    WRITER_CACHE_KIB,
+    is_sqlite,
+    is_sqlite_file,
+    make_engine,
+)
 from spendgate.storage.rollups import Folded, daily_through, fold_daily, parsed_row
 from spendgate.storage.rollups_schema import HOUR_US
 from spendgate.storage.schema import calls, loss_events, to_micros
@@ -120,8 +126,11 @@ class Page:
 class Store:
     """All database access. Thread-safe: each method takes its own connection."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, writer_engine: Engine | None = None) -> None:
         self.engine = engine
+        # Where calls are inserted and rollups folded: on SQLite a connection of its
+        # own with the large page cache (the other connections get a small one).
+        self.writer_engine = writer_engine or engine
         self.dialect = engine.dialect.name
         # Called inside the insert transaction with the rows that were new (rollups).
         self.after_insert_hooks: list[Callable[[Connection, list[Folded]], None]] = []
@@ -139,7 +148,14 @@ class Store:
     @classmethod
     def open(cls, url: str, *, pool_size: int = 10, upgrade: bool = True) -> Store:
         """Connect to ``url`` and, unless told not to, apply pending migrations."""
-        store = cls(make_engine(url, pool_size=pool_size))
+        if is_sqlite_file(url):
+            # One writer at a time is all SQLite has: one pooled connection (overflow
+            # for the rare second caller, e.g. a hand-logged call during a batch).
+            writer = make_engine(url, sqlite_pool_size=1, sqlite_cache_kib=WRITER_CACHE_KIB)
+            readers = make_engine(url, sqlite_cache_kib=READER_CACHE_KIB)
+            store = cls(readers, writer_engine=writer)
+        else:
+            store = cls(make_engine(url, pool_size=pool_size))
         if upgrade:
             store.upgrade()
         return store
@@ -156,6 +172,8 @@ class Store:
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
+        if self.writer_engine is not self.engine:
+            self.writer_engine.dispose()
 
     def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
@@ -180,7 +198,7 @@ class Store:
         # Parameters straight from each record; the rollups take the breakdown and
         # tags as the objects they were serialised from, not parsed back.
         items = [(record_values(r), r.cost_breakdown, r.attribution.tags) for r in records]
-        with self.engine.begin() as conn:
+        with self.writer_engine.begin() as conn:
             new = self._insert(conn, items)
         self._fold_if_due()
         return new
@@ -189,7 +207,7 @@ class Store:
         """Insert ready ``calls`` rows (the spool's replay path); duplicates are skipped."""
         if not rows:
             return 0
-        with self.engine.begin() as conn:
+        with self.writer_engine.begin() as conn:
             new = self._insert(conn, [parsed_row(row) for row in rows])
         self._fold_if_due()
         return new
@@ -225,7 +243,7 @@ class Store:
         rollups (the writer does this by itself); returns the mark."""
         at = to_micros(now) if now is not None else self.clock()
         through = at - at % HOUR_US - HOUR_US
-        with self.engine.begin() as conn:
+        with self.writer_engine.begin() as conn:
             mark = fold_daily(conn, through)
         self._note_mark(mark, time.monotonic())
         return mark
