@@ -136,7 +136,7 @@ async def test_no_lease_exceeds_its_share_of_the_room_left_and_spend_settles_exa
     # Until the budget is exhausted: ~11,000 calls, a few seconds on a quiet machine,
     # several times that on a busy one (a fixed number of rounds failed there).
     give_up = time.monotonic() + 120
-    while not refused and time.monotonic() < give_up:
+    while not refused and not watcher.done() and time.monotonic() < give_up:
         refused += await _stream(guard, 0.5, spent)
     assert not watcher.done(), watcher.exception()
     watcher.cancel()

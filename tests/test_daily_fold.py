@@ -14,14 +14,15 @@ import threading
 import time
 from datetime import timedelta
 
+import psycopg
 import pytest
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.exc import OperationalError
 
 from spendgate.records import CallRecord
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.analytics import Analytics
 from spendgate.storage.cubes import DAILY, FULL, Plan, segments
+from spendgate.storage.rollups import daily_through
 from spendgate.storage.rollups_schema import (
     DAY_US,
     HOUR_US,
@@ -225,7 +226,7 @@ def test_a_waiting_fold_goes_before_writers_that_come_after_it(pg_url: str) -> N
     _set_mark(store, T0_US, now=T0_US)
     first = store.engine.connect()
     first.begin()
-    first.execute(select(rollup_state.c.daily_through).with_for_update(read=True))
+    daily_through(first, share=True)  # what a writer's batch does
     folded: list[int] = []
     folder = threading.Thread(
         target=lambda: folded.append(store.fold_daily(now=from_micros(T0_US + 5 * HOUR_US)))
@@ -235,8 +236,8 @@ def test_a_waiting_fold_goes_before_writers_that_come_after_it(pg_url: str) -> N
     later = store.engine.connect()
     later.begin()
     later.exec_driver_sql("SET LOCAL lock_timeout = '300ms'")
-    with pytest.raises(OperationalError, match="lock timeout"):
-        later.execute(select(rollup_state.c.daily_through).with_for_update(read=True))
+    with pytest.raises(psycopg.errors.LockNotAvailable, match="lock timeout"):
+        daily_through(later, share=True)
     later.close()
     first.commit()
     first.close()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from spendgate.records import Attribution, CallRecord
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.calls import row_to_record
+from spendgate.storage.engine import READER_CACHE_KIB, WRITER_CACHE_KIB, StorageError
 from spendgate.storage.schema import calls
 from spendgate.usage import Usage
 
@@ -169,3 +172,34 @@ def test_one_batch_of_mixed_null_patterns_round_trips(store: Store) -> None:
         again = row_to_record(rows[rec.id])
         assert again == rec, rec.id
         assert isinstance(again.stream, bool) and isinstance(again.complete, bool)
+
+
+def test_sqlite_writer_has_its_own_connection_with_the_large_page_cache(tmp_path: Path) -> None:
+    """Each pooled SQLite connection keeps a page cache of its own: only the writer's
+    is large, and the readers' pool reuses its newest connection first."""
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        assert store.writer_engine is not store.engine
+
+        def cache_kib(engine: Engine) -> int:
+            with engine.connect() as conn:
+                return -int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+
+        assert cache_kib(store.writer_engine) == WRITER_CACHE_KIB
+        assert cache_kib(store.engine) == READER_CACHE_KIB
+        # Newest first: one caller after another gets the same connection (and cache).
+        seen = set()
+        for _ in range(5):
+            with store.engine.connect() as conn:
+                seen.add(id(conn.connection.driver_connection))
+        assert len(seen) == 1
+        # What the writer inserts, the readers see.
+        store.insert_calls([make(1)])
+        assert store.count_calls(CallFilter()) == 1
+    finally:
+        store.close()
+
+
+def test_a_malformed_sqlite_url_gets_the_error_that_says_how_to_fix_it() -> None:
+    with pytest.raises(StorageError, match="not a database URL"):
+        Store.open("sqlite:spendgate.db")

@@ -42,7 +42,11 @@ def is_sqlite_file(url: str) -> bool:
     """Whether a database URL names an SQLite file (not an in-memory database)."""
     if not is_sqlite(url):
         return False
-    return make_url(normalize_url(url)).database not in (None, "", ":memory:")
+    try:
+        database = make_url(normalize_url(url)).database
+    except ArgumentError:
+        return False  # make_engine says what is wrong with it
+    return database not in (None, "", ":memory:")
 
 
 def _sqlite_pragmas(cache_kib: int) -> Any:
@@ -84,8 +88,8 @@ def make_engine(
 
     ``pool_size`` is PostgreSQL's pool (as many again may overflow). On SQLite,
     ``sqlite_cache_kib`` is each connection's page cache (see :data:`WRITER_CACHE_KIB`)
-    and ``sqlite_pool_size`` the pool (SQLAlchemy's 5 + 10 overflow when None),
-    newest connection first.
+    and ``sqlite_pool_size`` the pool, with as many again allowed to overflow
+    (SQLAlchemy's 5 + 10 when None), newest connection first.
     """
     url = normalize_url(url)
     try:
