@@ -16,6 +16,7 @@ from spendgate.storage import CallFilter, Store
 from spendgate.storage.analytics import Analytics
 from spendgate.storage.calls import rfc3339
 from spendgate.storage.rollups_schema import rollup_hourly
+from spendgate.storage.schema import calls, to_micros
 from spendgate.testing.traffic import KEYS, MODELS, T0, random_record, raw_sums
 from spendgate.timeseries import timeseries
 
@@ -294,3 +295,33 @@ def test_session_rollups_equal_raw_calls(store: Store) -> None:
         )
         assert s["cost_usd"] == format_usd(cost)
         assert (s["first_at"], s["last_at"]) == (rfc3339(min(times[sid])), rfc3339(max(times[sid])))
+
+
+def test_a_range_that_ends_now_reads_the_current_hour_from_its_rollup(store: Store) -> None:
+    """Alert rules and forecasts ask "until now": the rest of the hour is still to come,
+    so the hour's rollup row answers exactly and its raw calls are not read (a row per
+    call so far this hour, folded in Python, made a busy gateway's alert loop take
+    half its CPU). A range that ends in the past still reads its partial hour raw."""
+    rng = random.Random(11)
+    now = T0 + timedelta(hours=12, minutes=30)
+    store.clock = lambda: to_micros(now)
+    records = [
+        replace(random_record(rng), created_at=now - timedelta(minutes=29, seconds=i))
+        for i in range(40)
+    ]
+    store.insert_calls(records)
+    an = Analytics(store)
+    hour = T0 + timedelta(hours=12)
+    until_now = CallFilter(since=hour, until=now)
+    expected = raw_sums(store, until_now)
+    assert expected["calls"] == 40
+    assert {k: an.summary(until_now, compare=False)[k] for k in KEYS} == expected
+    # The proof that the raw calls are not read: without them the answer is the same.
+    with store.engine.begin() as conn:
+        conn.execute(calls.delete())
+    assert {k: an.summary(until_now, compare=False)[k] for k in KEYS} == expected
+    later = CallFilter(since=hour, until=now + timedelta(minutes=10))
+    assert {k: an.summary(later, compare=False)[k] for k in KEYS} == expected
+    # Ending a moment ago, the partial hour is the raw calls' (none are left).
+    past = CallFilter(since=hour, until=now - timedelta(seconds=1))
+    assert an.summary(past, compare=False)["calls"] == 0

@@ -55,7 +55,9 @@ def project(
     window: int = 7,
 ) -> dict[str, Any]:
     """Spend of ``flt`` in [start, end) so far, projected to ``end``, with a 90 % band."""
-    spent = analytics.totals(replace(flt, since=start, until=now))["cost_nanousd"]
+    spent = analytics.totals(replace(flt, since=start, until=now), ("cost_nanousd",))[
+        "cost_nanousd"
+    ]
     today = bucket_start(now, "day", zone)
     daily = _daily_nanos(analytics, flt, today, window, zone)
     rate = sum(daily) / len(daily) if daily else 0.0

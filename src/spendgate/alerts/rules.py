@@ -77,7 +77,8 @@ def budget_alerts(analytics: Analytics, budget: Budget, now: datetime, rules: Ru
     if budget.limit_nanousd <= 0:
         return []  # a $0 budget blocks everything on purpose; nothing to warn about
     window = period_window(budget.period, now, rules.zone)
-    spent = analytics.totals(replace(scope_filter(budget, window.start), until=now))["cost_nanousd"]
+    flt = replace(scope_filter(budget, window.start), until=now)
+    spent = analytics.totals(flt, ("cost_nanousd",))["cost_nanousd"]
     limit = budget.limit_nanousd
     resets = _local_day(window.end, rules) if window.end is not None else None
     base = {
@@ -170,8 +171,8 @@ def spike_alerts(analytics: Analytics, now: datetime, rules: Rules) -> list[Aler
     today_flt = CallFilter(since=today, until=now)
     past_flt = CallFilter(since=_trailing_start(today, rules), until=today)
     cost = ("cost_nanousd",)
-    todays = {("global", ""): analytics.totals(today_flt)["cost_nanousd"]}
-    pasts = {("global", ""): analytics.totals(past_flt)["cost_nanousd"]}
+    todays = {("global", ""): analytics.totals(today_flt, cost)["cost_nanousd"]}
+    pasts = {("global", ""): analytics.totals(past_flt, cost)["cost_nanousd"]}
     for (team,), m in analytics.grouped(today_flt, ("team",), measures=cost).items():
         if team:
             todays[("team", team)] = m["cost_nanousd"]

@@ -137,7 +137,7 @@ class Analytics:
         """
         chosen = plan(flt, group, measures)
         out: dict[Key, Measures] = {}
-        since, until = micros_of(flt.since), micros_of(flt.until)
+        since, until = micros_of(flt.since), self._open_end(micros_of(flt.until))
         mark: int | None = None
         if chosen.daily is not None:
             mark = self.store.daily_through()
@@ -153,6 +153,20 @@ class Analytics:
             for name in measures:
                 entry.setdefault(name, 0)
         return out
+
+    def _open_end(self, until: int | None) -> int | None:
+        """A range that ends now (or later) ends at the top of the hour instead.
+
+        The rest of the current hour is still to come, so it holds no calls and its
+        hourly rollup row is exact for the range; reading the hour's raw calls
+        instead (alert rules, forecasts and explicit ranges ask "until now") costs
+        a row per call so far this hour: at 200 calls a second, 700,000 rows folded
+        in Python once a minute. Presets end at the top of the hour for the same
+        reason (:func:`spendgate.ranges.next_hour`).
+        """
+        if until is None or until % HOUR_US == 0 or until < self.store.clock():
+            return until
+        return until - until % HOUR_US + HOUR_US
 
     def _add_rollup(
         self,
