@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -38,6 +38,11 @@ WRITER_CACHE_KIB = 32 * 1024
 READER_CACHE_KIB = 4 * 1024
 
 
+def _names_file(database: str | None) -> TypeGuard[str]:
+    """Whether an SQLite URL's database part is a file (not an in-memory database)."""
+    return database not in (None, "", ":memory:")
+
+
 def is_sqlite_file(url: str) -> bool:
     """Whether a database URL names an SQLite file (not an in-memory database)."""
     if not is_sqlite(url):
@@ -46,7 +51,7 @@ def is_sqlite_file(url: str) -> bool:
         database = make_url(normalize_url(url)).database
     except ArgumentError:
         return False  # make_engine says what is wrong with it
-    return database not in (None, "", ":memory:")
+    return _names_file(database)
 
 
 def _sqlite_pragmas(cache_kib: int) -> Any:
@@ -101,11 +106,9 @@ def make_engine(
         ) from exc
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        memory = database in (None, "", ":memory:")
         pool: dict[str, Any] = {"poolclass": NullPool}
-        if not memory:
+        if _names_file(database):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             # Newest connection first: each pooled connection has a page cache of
             # its own, and a queue handed every checkout to the least recently used
             # one, so every cache warmed up with the same pages (a gateway's RSS
