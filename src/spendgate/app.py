@@ -22,10 +22,12 @@ from spendgate.operations import Operations
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy.auth import Authenticator
 from spendgate.proxy.forward import Proxy, Receive, Scope, Send
+from spendgate.recording.process import WriterProcess
 from spendgate.recording.writer import Recorder
 from spendgate.safety import check_database
 from spendgate.settings import Settings
 from spendgate.storage import Store
+from spendgate.storage.engine import is_sqlite, is_sqlite_file
 
 log = logging.getLogger("spendgate")
 
@@ -103,6 +105,7 @@ class Gateway:
             batch_size=settings.batch_size,
             flush_interval=settings.flush_interval,
             observer=self.operations.telemetry.observe if self.operations else None,
+            process=self._writer_process(),
         )
         await self.recorder.start()
         self.proxy.submit = self.recorder.submit
@@ -133,6 +136,12 @@ class Gateway:
             settings.upstream_url,
             settings.public_summary()["database"],
         )
+
+    def _writer_process(self) -> WriterProcess | None:
+        url = self.settings.effective_database_url
+        if not self.settings.writer_process or (is_sqlite(url) and not is_sqlite_file(url)):
+            return None  # an in-memory database is not shared with another process
+        return WriterProcess(url, log_level=self.settings.log_level)
 
     async def shutdown(self) -> None:
         """Close the upstream client, drain the recorder, close the database."""

@@ -124,6 +124,15 @@ class Settings(BaseSettings):
             "per second but hold the database's write lock longer."
         ),
     )
+    writer_process: bool = Field(
+        default=True,
+        description=(
+            "Insert calls and fold rollups in a child process of the gateway instead of a "
+            "thread of it: a thread shares the event loop's GIL and costs the proxied calls "
+            "more CPU than its own work (docs/benchmarks.md). Pricing, metrics and the spool "
+            "stay in the gateway. Ignored for an in-memory SQLite database."
+        ),
+    )
     spool_dir: Path | None = Field(
         default=None,
         description=(

@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, Table, text, update
 
-from spendgate.storage.calls import CALL_COLUMNS, row_values
+from spendgate.records import CallRecord
+from spendgate.storage.calls import CALL_COLUMNS, record_values, row_values
 from spendgate.storage.rollups_schema import (
     DAILY_DIMS,
     DAY_US,
@@ -191,6 +192,12 @@ def _dims(raw: tuple[Any, ...], long_context: bool) -> tuple[Any, ...]:
     dims[_STATUS_DIM] = int(raw[_STATUS_DIM] or 0)
     dims.append("200k-1M" if long_context else "0-200k")
     return tuple(dims)
+
+
+def call_item(record: CallRecord) -> Folded:
+    """A record as the writer hands calls over: insert parameters straight from the
+    record, and the breakdown and tags as the objects they were serialised from."""
+    return record_values(record), record.cost_breakdown, record.attribution.tags
 
 
 def parsed_row(row: Mapping[str, Any]) -> Folded:

@@ -32,7 +32,6 @@ from spendgate.storage import migrate
 from spendgate.storage.calls import (
     CALL_COLUMNS,
     Cursor,
-    record_values,
     row_to_api,
     values_to_row,
 )
@@ -43,7 +42,13 @@ from spendgate.storage.engine import (
     is_sqlite_file,
     make_engine,
 )
-from spendgate.storage.rollups import Folded, daily_through, fold_daily, parsed_row
+from spendgate.storage.rollups import (
+    Folded,
+    call_item,
+    daily_through,
+    fold_daily,
+    parsed_row,
+)
 from spendgate.storage.rollups_schema import HOUR_US
 from spendgate.storage.schema import calls, loss_events, to_micros
 
@@ -195,11 +200,15 @@ class Store:
         """
         if not records:
             return 0
-        # Parameters straight from each record; the rollups take the breakdown and
-        # tags as the objects they were serialised from, not parsed back.
-        items = [(record_values(r), r.cost_breakdown, r.attribution.tags) for r in records]
+        return self.insert_items([call_item(r) for r in records])
+
+    def insert_items(self, items: Sequence[Folded]) -> int:
+        """Insert calls given as :func:`call_item` tuples (what the writer process
+        receives); duplicates are skipped. Returns how many were new."""
+        if not items:
+            return 0
         with self.writer_engine.begin() as conn:
-            new = self._insert(conn, items)
+            new = self._insert(conn, list(items))
         self._fold_if_due()
         return new
 
