@@ -53,6 +53,10 @@ class WriterProcessError(Exception):
     """The writer process could not start, died, or could not store a batch."""
 
 
+class WriterStartError(WriterProcessError):
+    """The writer process could not be started (or started again)."""
+
+
 def _frame(doc: Any) -> bytes:
     body = orjson.dumps(doc)
     return len(body).to_bytes(_LENGTH, "big") + body
@@ -62,9 +66,15 @@ class WriterProcess:
     """The gateway's side: starts the child, sends batches, reads the answers."""
 
     def __init__(
-        self, database_url: str, *, log_level: str = "INFO", start_timeout: float = 60.0
+        self,
+        database_url: str,
+        *,
+        log_level: str = "info",
+        start_timeout: float = 60.0,
+        python: str = sys.executable,
     ) -> None:
         self.database_url = database_url
+        self.python = python
         self.log_level = log_level
         self.start_timeout = start_timeout
         self.pid: int | None = None
@@ -87,7 +97,7 @@ class WriterProcess:
             # source trees put it on sys.path rather than installing it).
             env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
             self._process = await asyncio.create_subprocess_exec(
-                sys.executable,
+                self.python,
                 "-m",
                 "spendgate.recording.process",
                 str(child.fileno()),
@@ -97,7 +107,7 @@ class WriterProcess:
             )
         except OSError as exc:
             parent.close()
-            raise WriterProcessError(f"could not start the writer process: {exc}") from exc
+            raise WriterStartError(f"could not start the writer process: {exc}") from exc
         finally:
             child.close()
         self.pid = self._process.pid
@@ -109,17 +119,20 @@ class WriterProcess:
             )
         except (TimeoutError, WriterProcessError) as exc:
             await self._kill()
-            raise WriterProcessError(f"the writer process did not start: {exc}") from exc
+            raise WriterStartError(f"the writer process did not start: {exc}") from exc
         if not answer.get("ok"):
             await self._kill()
-            raise WriterProcessError(f"the writer process could not open the database: {answer}")
+            raise WriterStartError(
+                f"the writer process could not open the database: {answer.get('error')}"
+            )
 
     async def write(self, items: Sequence[Folded]) -> int:
         """Store one batch in one transaction; how many calls were new.
 
         Raises :class:`WriterProcessError` when the child failed to store it (the
         database's error is in the message) or is gone (it is then stopped, and
-        started again by the next :meth:`write`).
+        started again by the next :meth:`write`), :class:`WriterStartError` when it
+        could not be started again.
         """
         async with self._lock:
             if not self.alive:

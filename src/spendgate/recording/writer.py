@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from spendgate.recording.process import WriterProcess, WriterProcessError
+from spendgate.recording.process import WriterProcess, WriterProcessError, WriterStartError
 from spendgate.recording.spool import Spool
 from spendgate.records import CallRecord, utcnow
 from spendgate.storage import Store
@@ -249,7 +249,13 @@ class Recorder:
             if start + _SLICE < len(batch):
                 await asyncio.sleep(0)
         assert self.process is not None
-        await self.process.write(items)
+        try:
+            await self.process.write(items)
+        except WriterStartError as exc:
+            # The child died and cannot be started again: keep recording from a thread.
+            log.error("%s; writing from a thread of the gateway from now on", exc)
+            self.process = None
+            await asyncio.to_thread(self.store.insert_calls, batch)
 
     def _observe(self, batch: list[CallRecord]) -> None:
         if self.observer is None:

@@ -1,0 +1,254 @@
+"""The writer process: calls are stored by a child of the gateway, and nothing is lost
+when it dies, cannot start, or the gateway goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import pytest
+
+from spendgate.recording.process import WriterProcess
+from spendgate.recording.writer import Recorder
+from spendgate.records import Attribution, CallRecord
+from spendgate.storage import CallFilter, Store
+from spendgate.testing.gateway import GatewayServer, gateway_settings
+from spendgate.testing.upstream import FakeUpstream
+from spendgate.usage import Usage
+
+MESSAGE: dict[str, Any] = {
+    "model": "claude-haiku-4-5",
+    "max_tokens": 5,
+    "messages": [{"role": "user", "content": "x"}],
+}
+
+
+def _call(client: anthropic.Anthropic, i: int) -> None:
+    if i % 2:
+        with client.messages.stream(**MESSAGE) as stream:
+            stream.get_final_message()
+    else:
+        client.messages.create(**MESSAGE)
+
+
+def _exited(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True  # a zombie has exited, its parent has not reaped it yet
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_calls_are_stored_by_the_writer_process_which_ends_with_the_gateway(
+    tmp_path: Path, upstream: FakeUpstream, db_url: str
+) -> None:
+    settings = gateway_settings(tmp_path, upstream.url, db_url)
+    with GatewayServer(settings) as gw:
+        recorder = gw.app.recorder
+        assert recorder is not None and recorder.process is not None
+        pid = recorder.process.pid
+        assert pid is not None and recorder.process.alive
+        # The database URL (a password, on PostgreSQL) is sent over the socket, never argv.
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            argv = cmdline.read().decode()
+        assert "spendgate.recording.process" in argv and db_url not in argv
+        assert "sqlite" not in argv and "postgresql" not in argv
+        client = anthropic.Anthropic(base_url=gw.url, api_key="sk-ant-api03-x", max_retries=0)
+        for i in range(20):
+            _call(client, i)
+        gw.flush()
+        assert recorder.stats().written == 20
+    assert _exited(pid), "the writer process outlived the gateway"
+    store = Store.open(db_url)
+    try:
+        rows = list(store.iter_call_rows(CallFilter()))
+    finally:
+        store.close()
+    assert sorted(r["request_id"] for r in rows) == sorted(s.request_id for s in upstream.served)
+    assert all(r["pricing_status"] == "priced" and r["cost_nanousd"] > 0 for r in rows)
+
+
+def test_a_killed_writer_process_loses_and_duplicates_nothing(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    url = f"sqlite:///{tmp_path / 'spendgate.db'}"
+    settings = gateway_settings(tmp_path, upstream.url, url)
+    with GatewayServer(settings) as gw:
+        recorder = gw.app.recorder
+        assert recorder is not None and recorder.process is not None
+        first = recorder.process.pid
+        assert first is not None
+        client = anthropic.Anthropic(base_url=gw.url, api_key="sk-ant-api03-x", max_retries=0)
+        for i in range(60):
+            if i == 20:  # frozen: the next batch is sent and never answered
+                os.kill(first, signal.SIGSTOP)
+            if i == 30:  # killed holding that batch
+                assert recorder.stats().written < 30
+                os.kill(first, signal.SIGKILL)
+                assert _exited(first)
+            _call(client, i)
+        gw.flush()
+        deadline = time.monotonic() + 30
+        while recorder.stats().spooled_pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = recorder.stats()
+        assert stats.lost == 0 and stats.spooled_pending == 0 and stats.database_ok
+        # Later batches start it again (it is not replaced by a thread).
+        for i in range(60, 64):
+            _call(client, i)
+        gw.flush()
+        assert recorder.process is not None and recorder.process.alive
+        assert recorder.process.pid != first
+        assert recorder.stats().written + recorder.stats().spooled_pending == 64
+    store = Store.open(url)
+    try:
+        rows = list(store.iter_call_rows(CallFilter()))
+    finally:
+        store.close()
+    assert sorted(r["request_id"] for r in rows) == sorted(s.request_id for s in upstream.served)
+    assert len({r["id"] for r in rows}) == 64
+
+
+def _records(n: int) -> list[CallRecord]:
+    return [
+        CallRecord(
+            status_code=200,
+            billable=True,
+            model="claude-haiku-4-5",
+            usage=Usage.from_raw({"input_tokens": 10 + i, "output_tokens": 5}),
+            attribution=Attribution(team="red", tags=["a", f"t{i % 3}"]),
+        )
+        for i in range(n)
+    ]
+
+
+async def test_a_writer_process_that_cannot_start_leaves_recording_to_a_thread(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store.open(url)
+    process = WriterProcess(url, python=str(tmp_path / "no-such-python"))
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01, process=process)
+    await recorder.start()
+    assert recorder.process is None
+    for record in _records(5):
+        recorder.submit(record)
+    await recorder.flush()
+    await recorder.stop()
+    assert store.count_calls(CallFilter()) == 5
+    assert recorder.stats().lost == 0
+    store.close()
+
+
+async def test_a_writer_process_that_cannot_be_started_again_hands_over_to_a_thread(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store.open(url)
+    process = WriterProcess(url)
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01, process=process)
+    await recorder.start()
+    assert process.pid is not None
+    for record in _records(3):
+        recorder.submit(record)
+    await recorder.flush()
+    os.kill(process.pid, signal.SIGKILL)
+    await asyncio.to_thread(_exited, process.pid)
+    process.python = str(tmp_path / "no-such-python")
+    for record in _records(4):
+        recorder.submit(record)
+    await recorder.flush()
+    await recorder.stop()
+    assert recorder.process is None
+    assert store.count_calls(CallFilter()) == 7
+    assert recorder.stats().lost == 0 and recorder.stats().spooled_pending == 0
+    store.close()
+
+
+async def test_batches_larger_than_a_slice_are_written_whole_with_their_rollups(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store.open(url)
+    recorder = Recorder(
+        store, spool_dir=tmp_path / "spool", flush_interval=0.05, process=WriterProcess(url)
+    )
+    records = _records(1000)
+    for record in records:  # queued before the writer starts: one batch of 1,000
+        recorder.submit(record)
+    await recorder.start()
+    await recorder.flush()
+    await recorder.stop()
+    assert store.count_calls(CallFilter()) == 1000
+    totals = store.engine.connect().exec_driver_sql(
+        "SELECT SUM(calls), SUM(input_tokens) FROM rollup_hourly"
+    )
+    assert tuple(totals.one()) == (1000, sum(10 + i for i in range(1000)))
+    store.close()
+
+
+def test_the_writer_process_exits_when_the_gateway_is_killed(tmp_path: Path) -> None:
+    """SIGKILL gives the gateway no chance to stop its child: the closed socket does."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    Store.open(url).close()
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal
+        from spendgate.recording.process import WriterProcess
+
+        async def main():
+            process = WriterProcess({url!r})
+            await process.start()
+            print(process.pid, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    child = int(done.stdout.strip())
+    assert _exited(child), "the writer process outlived a killed gateway"
+
+
+@pytest.mark.postgres
+async def test_a_database_error_in_the_child_spools_the_batch(pg_url: str, tmp_path: Path) -> None:
+    """The child answers with the database's error; the gateway spools and replays."""
+    store = Store.open(pg_url)
+    process = WriterProcess(pg_url)
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01, process=process)
+    await recorder.start()
+    with store.engine.begin() as conn:  # the child cannot insert while calls is locked away
+        conn.exec_driver_sql("ALTER TABLE calls RENAME TO calls_away")
+    try:
+        for record in _records(4):
+            recorder.submit(record)
+        await recorder.flush()
+        stats = recorder.stats()
+        assert stats.spooled_pending == 4 and not stats.database_ok
+        assert stats.last_error is not None and "calls" in stats.last_error
+    finally:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE calls_away RENAME TO calls")
+    deadline = time.monotonic() + 20
+    while recorder.stats().spooled_pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await recorder.stop()
+    assert store.count_calls(CallFilter()) == 4
+    assert recorder.stats().lost == 0
+    store.close()
