@@ -18,6 +18,9 @@ from spendgate.usage import JSON, merge_usage
 
 _INTERESTING = (b"message_start", b"message_delta", b"message_stop", b"error")
 _INTERESTING_NAMES = frozenset(_INTERESTING)
+# Every interesting event's name contains one of these; a chunk with neither is skipped.
+_MARK_MESSAGE, _MARK_ERROR = b"message_", b"error"
+assert all(_MARK_MESSAGE in name or _MARK_ERROR in name for name in _INTERESTING)
 # Non-streamed bodies larger than this are not parsed for usage (no Messages
 # response comes near it; it bounds memory on odd endpoints).
 MAX_JSON_CAPTURE = 64 * 1024 * 1024
@@ -129,6 +132,13 @@ class SseCapture:
             # CRLF framing is legal SSE (Anthropic sends LF); a CR held back at a
             # chunk edge is completed by the next chunk.
             buffer = buffer.replace(b"\r\n", b"\n")
+        if _MARK_MESSAGE not in buffer and _MARK_ERROR not in buffer:
+            # Most chunks are text deltas: no event that matters can be in them (every
+            # name in _INTERESTING contains one of the marks), so only the unfinished
+            # event at the end is kept (its name may be completed by the next chunk).
+            end = buffer.rfind(b"\n\n")
+            self._buffer = buffer[end + 2 :] if end >= 0 else buffer
+            return
         start = 0
         while True:
             end = buffer.find(b"\n\n", start)
