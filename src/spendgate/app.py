@@ -22,6 +22,7 @@ from spendgate.operations import Operations
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy.auth import Authenticator
 from spendgate.proxy.forward import Proxy, Receive, Scope, Send
+from spendgate.proxy.upstream import UpstreamClient
 from spendgate.recording.process import WriterProcess
 from spendgate.recording.writer import Recorder
 from spendgate.safety import check_database
@@ -115,6 +116,13 @@ class Gateway:
             keepalive_timeout=60,
             enable_cleanup_closed=True,
         )
+        if settings.upstream_client == "lean":
+            self.proxy.client = UpstreamClient(
+                settings.upstream_url,
+                limit=settings.upstream_pool_size,
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout,
+            )
         self.proxy.session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
@@ -147,6 +155,9 @@ class Gateway:
         """Close the upstream client, drain the recorder, close the database."""
         if self.alerts is not None:
             await self.alerts.stop()
+        if self.proxy.client is not None:
+            await self.proxy.client.close()
+            self.proxy.client = None
         if self.proxy.session is not None:
             await self.proxy.session.close()
             self.proxy.session = None

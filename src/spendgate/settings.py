@@ -101,6 +101,14 @@ class Settings(BaseSettings):
             "Longest silence allowed between upstream bytes, s (long generations need minutes)."
         ),
     )
+    upstream_client: Literal["lean", "aiohttp"] = Field(
+        default="lean",
+        description=(
+            "HTTP client for forwarded calls: lean (a small HTTP/1.1 client on httptools, "
+            "about a quarter of aiohttp's CPU per call; aiohttp still takes streamed "
+            "uploads, HEAD and Expect: 100-continue) or aiohttp for every call."
+        ),
+    )
     upstream_pool_size: int = Field(
         default=512, ge=1, description="Most simultaneous upstream connections per process."
     )

@@ -21,6 +21,7 @@ import orjson
 from spendgate.proxy.auth import OUR_HEADERS, Authenticator, AuthError, Resolved
 from spendgate.proxy.capture import Captured, JsonCapture, SseCapture
 from spendgate.proxy.errors import Refused, send_error
+from spendgate.proxy.upstream import UpstreamClient, UpstreamError
 from spendgate.records import CallRecord, utcnow
 from spendgate.usage import Usage
 
@@ -123,25 +124,68 @@ def _filter_accept_encoding(value: bytes) -> bytes:
 
 def upstream_headers(
     headers: list[tuple[bytes, bytes]], resolved: Resolved, *, billable: bool
-) -> list[tuple[str, str]]:
+) -> list[tuple[bytes, bytes]]:
     """Client headers minus hop-by-hop and ours, with the upstream credential in place."""
     replace_auth = resolved.upstream_auth is not None
-    out: list[tuple[str, str]] = []
+    out: list[tuple[bytes, bytes]] = []
     for name, value in headers:
         if name in HOP_BY_HOP or name in OUR_HEADERS:
             continue
         if replace_auth and name in _CREDENTIAL_HEADERS:
             continue
         if billable and name == b"accept-encoding":
-            out.append(("accept-encoding", _filter_accept_encoding(value).decode("latin-1")))
+            out.append((b"accept-encoding", _filter_accept_encoding(value)))
             continue
-        out.append((name.decode("latin-1"), value.decode("latin-1")))
+        out.append((name, value))
     if resolved.upstream_auth:
-        out.extend((n.decode("latin-1"), v.decode("latin-1")) for n, v in resolved.upstream_auth)
+        out.extend(resolved.upstream_auth)
     return out
 
 
-def _response_headers(resp: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+class UpstreamResponse(Protocol):
+    """What the relay reads of an upstream answer (the lean client's, or aiohttp's)."""
+
+    status: int
+    content_length: int | None
+
+    @property
+    def raw_headers(self) -> Any: ...
+
+    @property
+    def headers(self) -> Any: ...
+
+    def iter_any(self) -> AsyncIterator[bytes]: ...
+
+    async def read(self) -> bytes: ...
+
+    def release(self) -> None: ...
+
+
+class _AiohttpResponse:
+    """aiohttp's response behind the same few names (calls the lean client leaves)."""
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.content_length = resp.content_length
+        self.raw_headers = resp.raw_headers
+        self.headers = resp.headers
+
+    def iter_any(self) -> AsyncIterator[bytes]:
+        return self._resp.content.iter_any()
+
+    async def read(self) -> bytes:
+        return await self._resp.read()
+
+    def release(self) -> None:
+        self._resp.release()
+
+
+# A broken or cut-off upstream answer, from either client.
+_BROKEN = (aiohttp.ClientError, UpstreamError, TimeoutError, asyncio.IncompleteReadError)
+
+
+def _response_headers(resp: UpstreamResponse) -> list[tuple[bytes, bytes]]:
     return [(n.lower(), v) for n, v in resp.raw_headers if n.lower() not in HOP_BY_HOP]
 
 
@@ -195,6 +239,8 @@ class Proxy:
         self.upstream_url = upstream_url
         self.authenticator = authenticator
         self.submit = submit
+        # The lean client forwards what it can (spendgate.proxy.upstream), aiohttp the rest.
+        self.client: UpstreamClient | None = None
         self.session: aiohttp.ClientSession | None = None
         self.timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout, sock_read=read_timeout
@@ -289,30 +335,43 @@ class Proxy:
         assert self.session is not None, "proxy used before the app started"
         query = scope.get("query_string", b"")
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        url = self.upstream_url + raw_path.decode("latin-1")
+        target = raw_path.decode("latin-1")
         if query:
-            url += "?" + query.decode("latin-1")
+            target += "?" + query.decode("latin-1")
+        method: str = scope["method"]
+        headers = upstream_headers(
+            scope["headers"], resolved, billable=record.billable or batch is not None
+        )
         data: Any = info.body if info.body is not None else None
-        if data is None and scope["method"] not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        if data is None and method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
             data = stream_body(receive)
         record.forwarded_at = utcnow()
+        resp: UpstreamResponse
         try:
-            resp = await self.session.request(
-                scope["method"],
-                url,
-                headers=upstream_headers(
-                    scope["headers"], resolved, billable=record.billable or batch is not None
-                ),
-                data=data,
-                allow_redirects=False,
-                timeout=self.timeout,
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                auto_decompress=False,
-            )
+            if self.client is not None and UpstreamClient.handles(method, info.body, headers):
+                resp = await self.client.request(method, target, headers, data)
+            else:
+                resp = _AiohttpResponse(
+                    await self.session.request(
+                        method,
+                        self.upstream_url + target,
+                        headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers],
+                        data=data,
+                        allow_redirects=False,
+                        timeout=self.timeout,
+                        skip_auto_headers=(
+                            "User-Agent",
+                            "Accept",
+                            "Accept-Encoding",
+                            "Content-Type",
+                        ),
+                        auto_decompress=False,
+                    )
+                )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             await self._upstream_failed(send, record, 504, "timeout_error", "timed out")
             return
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, UpstreamError) as exc:
             await self._upstream_failed(send, record, 502, "api_error", f"unreachable ({exc})")
             return
         # Once the request body is read, the only message left on ``receive`` is
@@ -340,7 +399,7 @@ class Proxy:
 
     async def _relay(
         self,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         send: Send,
         record: CallRecord,
         receive: Receive | None,
@@ -382,7 +441,7 @@ class Proxy:
 
     async def _relay_body(
         self,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         send: Send,
         record: CallRecord,
         capture: Capture | None,
@@ -402,7 +461,7 @@ class Proxy:
             # watches for the disconnect (a one-shot body needs no watch task).
             if receive is not None:
                 watch = asyncio.ensure_future(_disconnected(receive))
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.iter_any():
                 if record.first_byte_at is None:
                     self._mark_first_byte(record)
                 if capture is not None:
@@ -410,7 +469,7 @@ class Proxy:
                 if watch is not None and watch.done():
                     raise ClientGone
                 await _send_body(send, chunk, more=True)
-        except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError) as exc:
+        except _BROKEN as exc:
             record.complete = False
             record.error_type = (
                 "upstream_timeout" if isinstance(exc, TimeoutError) else "upstream_reset"
@@ -426,7 +485,7 @@ class Proxy:
 
     async def _relay_rewritten(
         self,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         send: Send,
         record: CallRecord,
         batch: BatchCall,
@@ -435,7 +494,7 @@ class Proxy:
         """A small JSON answer read whole and passed through the batch hook."""
         try:
             body = await resp.read()
-        except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError) as exc:
+        except _BROKEN as exc:
             record.complete = False
             record.error_type = "upstream_reset"
             record.error_message = f"{type(exc).__name__}: {exc}"[:500]
