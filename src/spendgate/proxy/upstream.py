@@ -35,6 +35,10 @@ _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
 _NO_BODY_METHODS = frozenset({"HEAD", "CONNECT"})
 _HANDS_OFF = frozenset({b"expect", b"upgrade"})
+# Sent again once on a new connection when a kept-alive one turns out closed (as
+# aiohttp does): a server that closes an idle connection has not read the request.
+# Other methods are not repeated (the caller answers 502): a POST may have been taken.
+_IDEMPOTENT = frozenset({"GET", "DELETE", "OPTIONS", "PUT"})
 
 
 class UpstreamError(Exception):
@@ -43,6 +47,10 @@ class UpstreamError(Exception):
 
 class UpstreamTimeout(UpstreamError, TimeoutError):
     """No connection, or no byte, within the timeout."""
+
+
+class _Stale(UpstreamError):
+    """A connection kept alive closed before a byte of the answer came back."""
 
 
 class Headers:
@@ -79,6 +87,11 @@ class Response:
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._released = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet taken by the reader."""
+        return self._buffered
 
     # -- fed by the connection ---------------------------------------------
 
@@ -161,6 +174,8 @@ class _Connection(asyncio.Protocol):
         self._informational = False
         self._until_eof = False
         self.holds_slot = False
+        self.used = 0  # requests sent on this connection
+        self._answered = False  # a byte of the current answer has come
 
     # -- asyncio.Protocol -------------------------------------------------------
 
@@ -170,6 +185,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_data = self.loop.time()
+        self._answered = True
         if self.parser is None:  # bytes nobody asked for: not a connection to keep
             self._abort(UpstreamError("the upstream sent bytes without a request"))
             return
@@ -190,8 +206,9 @@ class _Connection(asyncio.Protocol):
         if response is None:
             return
         if self.headers_waiter is not None and not self.headers_waiter.done():
+            kind = _Stale if self.used > 1 and not self._answered else UpstreamError
             self.headers_waiter.set_exception(
-                UpstreamError(f"the upstream closed the connection before answering ({exc})")
+                kind(f"the upstream closed the connection before answering ({exc})")
             )
         elif self._until_eof and exc is None:
             response._finish()  # a body without length or chunks ends with the connection
@@ -268,6 +285,8 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         self._informational = False
         self._until_eof = False
+        self._answered = False
+        self.used += 1
         self.parser = httptools.HttpResponseParser(self)
         self.headers_waiter = self.loop.create_future()
         self._last_data = self.loop.time()
@@ -409,11 +428,23 @@ class UpstreamClient:
             raise
         # The slot is the connection's until its response is released (or it closes).
         connection.holds_slot = True
+        try:
+            return await connection.send(request)
+        except _Stale as exc:
+            if method not in _IDEMPOTENT:
+                raise UpstreamError(str(exc)) from exc
+        await self._slots.acquire()
+        try:
+            connection = await self._connection(fresh=True)
+        except BaseException:
+            self._slots.release()
+            raise
+        connection.holds_slot = True
         return await connection.send(request)
 
-    async def _connection(self) -> _Connection:
+    async def _connection(self, *, fresh: bool = False) -> _Connection:
         now = self.loop.time()
-        while self._idle:
+        while self._idle and not fresh:
             connection = self._idle.pop()
             if not connection.closed and now - connection.idle_since < self.keepalive:
                 return connection
