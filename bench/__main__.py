@@ -10,6 +10,11 @@ if sys.argv[1:2] == ["compare"]:
 
     sys.exit(compare(sys.argv[2:]))
 
+if sys.argv[1:2] == ["client"]:
+    from bench.client import main as client
+
+    sys.exit(client(sys.argv[2:]))
+
 if sys.argv[1:2] == ["threads"]:
     from bench.threads import main as threads
 
