@@ -24,6 +24,9 @@ RUN /opt/spendgate/bin/pip install ".[${EXTRAS}]"
 
 # 3. The runtime: the venv only, an unprivileged user, data under /var/lib/spendgate.
 FROM python:3.11-slim-bookworm
+# tini as PID 1 reaps what a dead worker leaves (its writer process exits on its own).
+RUN apt-get update && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/spendgate --create-home spendgate
 COPY --from=build /opt/spendgate /opt/spendgate
 ENV PATH=/opt/spendgate/bin:$PATH \
@@ -40,4 +43,5 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('SPENDGATE_PORT', '8080'), timeout=4)"]
 STOPSIGNAL SIGTERM
 # `serve` migrates the database, refuses unsafe settings, then serves.
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["spendgate", "serve"]

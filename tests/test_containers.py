@@ -63,6 +63,10 @@ def test_dockerfile_is_multi_stage_small_and_non_root() -> None:
     assert len(health) == 1 and "/readyz" in health[0]
     (cmd,) = [args for name, args in runtime if name == "CMD"]
     assert json.loads(cmd) == ["spendgate", "serve"]  # exec form: SIGTERM reaches spendgate
+    # An init as PID 1 (tini passes signals on) reaps the writer process a dead worker leaves.
+    (entry,) = [args for name, args in runtime if name == "ENTRYPOINT"]
+    assert json.loads(entry) == ["/usr/bin/tini", "--"]
+    assert any("install" in a and " tini" in a for n, a in runtime if n == "RUN")
     assert ("EXPOSE", "8080") in runtime
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", ".env", "web/node_modules"} <= set(ignored)

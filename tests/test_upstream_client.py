@@ -469,3 +469,112 @@ def test_what_the_lean_client_leaves_to_aiohttp() -> None:
     assert not handles("HEAD", None, [])
     assert not handles("POST", b"{}", [(b"expect", b"100-continue")])
     assert not handles("GET", None, [(b"upgrade", b"websocket")])
+
+
+async def test_trailers_and_bytes_after_the_answer_never_become_its_headers() -> None:
+    def make(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request = await read_request(reader, server)
+            if b"/trailer" in request:  # one segment: headers, a chunk, a trailer
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                    b"2\r\nhi\r\n0\r\nx-trailer: leaked\r\n\r\n"
+                )
+            else:  # an answer, and a second one nobody asked for, in one segment
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+                    b"HTTP/1.1 500 X\r\nx-evil: 1\r\ncontent-length: 3\r\n\r\nbad"
+                )
+            await writer.drain()
+            await read_request(reader, server)
+
+        return handle
+
+    async with serving(make) as server:
+        client = client_for(server)
+        for path in ("/trailer", "/extra"):
+            resp = await client.request("GET", path, [], None)
+            assert resp.status == 200 and await resp.read() == b"hi"
+            names = [name.lower() for name, _ in resp.raw_headers]
+            assert b"x-trailer" not in names and b"x-evil" not in names
+            assert names.count(b"content-length") <= 1
+            resp.release()
+        await client.close()
+    # The connection that carried the unasked-for answer was not used again.
+    assert server.connections == 2
+
+
+async def test_waiting_for_a_free_connection_counts_against_the_connect_timeout() -> None:
+    release = asyncio.Event()
+
+    def make(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await read_request(reader, server)
+                await release.wait()
+                writer.write(json_answer(b"{}"))
+                await writer.drain()
+
+        return handle
+
+    async with serving(make) as server:
+        client = client_for(server, limit=1, connect_timeout=0.3)
+        busy = asyncio.ensure_future(client.request("GET", "/slow", [], None))
+        await asyncio.sleep(0.05)
+        with pytest.raises(UpstreamTimeout, match="1 per process in use"):
+            await client.request("GET", "/next", [], None)
+        release.set()
+        resp = await busy
+        assert await resp.read() == b"{}"
+        resp.release()
+        resp = await client.request("GET", "/next", [], None)  # the slot is free again
+        assert await resp.read() == b"{}"
+        resp.release()
+        await client.close()
+
+
+async def test_codings_after_chunked_mean_the_body_runs_until_close() -> None:
+    def make(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(reader, server)
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\nraw bytes")
+            await writer.drain()
+
+        return handle
+
+    async with serving(make) as server:
+        client = client_for(server)
+        resp = await client.request("GET", "/v1/models", [], None)
+        assert await resp.read() == b"raw bytes"
+        resp.release()
+        await client.close()
+
+
+async def test_closing_the_client_breaks_a_body_in_progress_instead_of_ending_it() -> None:
+    def make(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(reader, server)
+            writer.write(b"HTTP/1.1 200 OK\r\n\r\nthe start of a body that runs until close")
+            await writer.drain()
+            await asyncio.sleep(5)
+
+        return handle
+
+    async with serving(make) as server:
+        client = client_for(server)
+        resp = await client.request("GET", "/v1/models", [], None)
+        assert await resp._next()  # the first bytes
+        await client.close()
+        with pytest.raises(UpstreamError, match="shutting down"):
+            await resp.read()
+        resp.release()
+
+
+async def test_a_request_target_with_a_space_or_control_is_refused() -> None:
+    async with serving(keep_alive_json()) as server:
+        client = client_for(server)
+        for target in ("/v1/models HTTP/1.1\r\nx: y", "/v1/a b", "/v1/\x00"):
+            with pytest.raises(UpstreamError, match="space or control"):
+                await client.request("GET", target, [], None)
+        await client.close()
+    assert server.requests == []

@@ -252,3 +252,72 @@ async def test_a_database_error_in_the_child_spools_the_batch(pg_url: str, tmp_p
     assert store.count_calls(CallFilter()) == 4
     assert recorder.stats().lost == 0
     store.close()
+
+
+async def _busy_with_the_child(recorder: Recorder) -> None:
+    """Wait until the recorder has handed a batch over (its queue is empty, it is busy)."""
+    deadline = time.monotonic() + 10
+    while not (recorder._busy and recorder.stats().queue_depth == 0):
+        assert time.monotonic() < deadline, "the batch never left the queue"
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # and is written to the child's socket
+
+
+async def test_a_batch_held_by_the_child_at_the_shutdown_deadline_is_spooled(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store.open(url)
+    process = WriterProcess(url)
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01, process=process)
+    await recorder.start()
+    assert process.pid is not None
+    os.kill(process.pid, signal.SIGSTOP)  # it will never answer
+    for record in _records(3):
+        recorder.submit(record)
+    await _busy_with_the_child(recorder)
+    await recorder.stop(timeout=0.5)
+    assert recorder.stats().spooled_pending == 3 and recorder.stats().lost == 0
+    assert _exited(process.pid if process.pid else 0)
+    # The next start replays them.
+    again = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01)
+    await again.start()
+    deadline = time.monotonic() + 10
+    while again.stats().spooled_pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await again.stop()
+    assert store.count_calls(CallFilter()) == 3
+    store.close()
+
+
+async def test_a_child_that_does_not_answer_is_replaced_and_its_batch_spooled(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store.open(url)
+    process = WriterProcess(url, batch_timeout=0.5)
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01, process=process)
+    await recorder.start()
+    stuck = process.pid
+    assert stuck is not None
+    os.kill(stuck, signal.SIGSTOP)
+    for record in _records(3):
+        recorder.submit(record)
+    await _busy_with_the_child(recorder)
+    deadline = time.monotonic() + 10
+    while recorder.stats().database_ok and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    stats = recorder.stats()
+    assert stats.spooled_pending == 3 and "did not answer" in (stats.last_error or "")
+    assert _exited(stuck)  # killed, not left frozen
+    for record in _records(2):  # later batches start a new child; the spool is replayed
+        recorder.submit(record)
+    deadline = time.monotonic() + 15
+    while (recorder.stats().spooled_pending or recorder.stats().queue_depth) and (
+        time.monotonic() < deadline
+    ):
+        await asyncio.sleep(0.05)
+    await recorder.flush()
+    await recorder.stop()
+    assert store.count_calls(CallFilter()) == 5 and recorder.stats().lost == 0
+    store.close()

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -116,7 +117,8 @@ class Gateway:
             keepalive_timeout=60,
             enable_cleanup_closed=True,
         )
-        if settings.upstream_client == "lean":
+        # Credentials in the upstream URL (an egress proxy's Basic auth) stay with aiohttp.
+        if settings.upstream_client == "lean" and "@" not in urlsplit(settings.upstream_url).netloc:
             self.proxy.client = UpstreamClient(
                 settings.upstream_url,
                 limit=settings.upstream_pool_size,

@@ -110,7 +110,13 @@ class Settings(BaseSettings):
         ),
     )
     upstream_pool_size: int = Field(
-        default=512, ge=1, description="Most simultaneous upstream connections per process."
+        default=512,
+        ge=1,
+        description=(
+            "Most simultaneous upstream connections per process and client (the lean "
+            "client, and aiohttp for uploads); a call waits for a free one at most "
+            "SPENDGATE_CONNECT_TIMEOUT."
+        ),
     )
     queue_size: int = Field(
         default=100_000, ge=1, description="Records held in memory before they spill to the spool."

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import aiohappyeyeballs
 import httptools
 
 # Pause reading a response while this much of it waits for the client (resume below _LOW).
@@ -39,6 +42,12 @@ _HANDS_OFF = frozenset({b"expect", b"upgrade"})
 # aiohttp does): a server that closes an idle connection has not read the request.
 # Other methods are not repeated (the caller answers 502): a POST may have been taken.
 _IDEMPOTENT = frozenset({"GET", "DELETE", "OPTIONS", "PUT"})
+# Never in a request target: they would end or split the request line.
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
+# Addresses of the upstream are looked up again after this many seconds (as aiohttp does).
+_DNS_TTL = 10.0
+# The next address family is tried after this long (RFC 8305; aiohttp's default).
+_HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class UpstreamError(Exception):
@@ -173,6 +182,8 @@ class _Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._informational = False
         self._until_eof = False
+        self._headers_done = False  # the final answer's headers are in
+        self._complete = False  # the final answer has ended
         self.holds_slot = False
         self.used = 0  # requests sent on this connection
         self._answered = False  # a byte of the current answer has come
@@ -186,13 +197,16 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_data = self.loop.time()
         self._answered = True
-        if self.parser is None:  # bytes nobody asked for: not a connection to keep
+        if self.parser is None or self._complete:  # bytes nobody asked for: do not keep it
             self._abort(UpstreamError("the upstream sent bytes without a request"))
             return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._abort(UpstreamError(f"the upstream's answer is not valid HTTP/1.1 ({exc})"))
+            return
+        if self._complete:
+            self.parser = None
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -227,7 +241,13 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks --------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._complete:  # bytes after the answer: no request asked for them
+            raise UpstreamError("the upstream sent more than one answer")
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a trailer of a chunked body: not a header of the answer (as aiohttp)
         assert self.response is not None
         self.response.raw_headers.append((name, value))
 
@@ -241,6 +261,7 @@ class _Connection(asyncio.Protocol):
             response.raw_headers.clear()
             return
         response.status = status
+        self._headers_done = True
         chunked = False
         for name, value in response.raw_headers:
             lower = name.lower()
@@ -249,8 +270,9 @@ class _Connection(asyncio.Protocol):
                     response.content_length = int(value)
                 except ValueError:
                     response.content_length = None
-            elif lower == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
+            elif lower == b"transfer-encoding":
+                # Chunked framing only when chunked is the last coding (RFC 9112 6.1).
+                chunked = value.lower().rsplit(b",", 1)[-1].strip() == b"chunked"
         self._until_eof = (
             response.content_length is None and not chunked and status not in (204, 304)
         )
@@ -269,7 +291,7 @@ class _Connection(asyncio.Protocol):
         self._stop_timer()
         assert self.parser is not None and self.response is not None
         self.reusable = bool(self.parser.should_keep_alive()) and not self._until_eof
-        self.parser = None
+        self._complete = True
         self.response._finish()
         if self._paused and self.transport is not None:
             self._paused = False
@@ -285,14 +307,16 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         self._informational = False
         self._until_eof = False
+        self._headers_done = False
+        self._complete = False
         self._answered = False
         self.used += 1
         self.parser = httptools.HttpResponseParser(self)
         self.headers_waiter = self.loop.create_future()
         self._last_data = self.loop.time()
         self._timer = self.loop.call_at(self._last_data + self.client.read_timeout, self._check)
-        self.transport.write(request)
         try:
+            self.transport.write(request)
             return await self.headers_waiter
         except BaseException:
             self.headers_waiter = None
@@ -321,6 +345,7 @@ class _Connection(asyncio.Protocol):
     def resume(self) -> None:
         if self._paused and self.transport is not None and not self.closed:
             self._paused = False
+            self._last_data = self.loop.time()  # silence counts from here, not from before
             self.transport.resume_reading()
 
     def _check(self) -> None:
@@ -389,8 +414,11 @@ class UpstreamClient:
         self.loop = asyncio.get_running_loop()
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
+        self.limit = limit
         self._slots = asyncio.Semaphore(limit)
         self._closed = False
+        self._resolved: list[Any] | None = None
+        self._resolved_at = 0.0
 
     @staticmethod
     def handles(method: str, body: bytes | None, headers: list[tuple[bytes, bytes]]) -> bool:
@@ -406,6 +434,8 @@ class UpstreamClient:
     ) -> Response:
         """Send ``method target`` with ``headers`` (hop-by-hop and length already gone)
         and ``body``; the response once its headers are in."""
+        if _BAD_TARGET.search(target):
+            raise UpstreamError(f"the request target {target[:80]!r} holds a space or control")
         head = [method.encode("ascii"), b" ", self.prefix.encode("latin-1")]
         head += [target.encode("latin-1"), b" HTTP/1.1\r\nhost: ", self.host_header, b"\r\n"]
         for name, value in headers:
@@ -420,27 +450,34 @@ class UpstreamClient:
         else:
             head.append(b"\r\n")
         request = b"".join(head)
-        await self._slots.acquire()
-        try:
-            connection = await self._connection()
-        except BaseException:
-            self._slots.release()
-            raise
-        # The slot is the connection's until its response is released (or it closes).
-        connection.holds_slot = True
+        connection = await self._take(fresh=False)
         try:
             return await connection.send(request)
         except _Stale as exc:
             if method not in _IDEMPOTENT:
                 raise UpstreamError(str(exc)) from exc
-        await self._slots.acquire()
-        try:
-            connection = await self._connection(fresh=True)
-        except BaseException:
-            self._slots.release()
-            raise
-        connection.holds_slot = True
+        connection = await self._take(fresh=True)
         return await connection.send(request)
+
+    async def _take(self, *, fresh: bool) -> _Connection:
+        """A pool slot and a connection, within the connect timeout (waiting for a free
+        slot included, as aiohttp counts it). The slot is the connection's until its
+        response is released or it closes."""
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await self._slots.acquire()
+                try:
+                    connection = await self._connection(fresh=fresh)
+                except BaseException:
+                    self._slots.release()
+                    raise
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"no upstream connection within {self.connect_timeout}s "
+                f"({self.limit} per process in use, or the upstream does not answer)"
+            ) from exc
+        connection.holds_slot = True
+        return connection
 
     async def _connection(self, *, fresh: bool = False) -> _Connection:
         now = self.loop.time()
@@ -452,20 +489,38 @@ class UpstreamClient:
         if self._closed:
             raise UpstreamError("the upstream client is closed")
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            sock = await aiohappyeyeballs.start_connection(
+                await self._addresses(),
+                happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY,
+                interleave=1,
+                loop=self.loop,
+            )
+            try:
                 _, protocol = await self.loop.create_connection(
                     lambda: _Connection(self),
-                    self.host,
-                    self.port,
+                    sock=sock,
                     ssl=self.ssl,
                     server_hostname=self.host if self.ssl else None,
                 )
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"no connection within {self.connect_timeout}s") from exc
-        except OSError as exc:
+            except BaseException:
+                sock.close()
+                raise
+        except OSError as exc:  # refused, unreachable, TLS verification failed
             raise UpstreamError(str(exc) or type(exc).__name__) from exc
         self._open.add(protocol)
         return protocol
+
+    async def _addresses(self) -> list[Any]:
+        """The upstream's addresses, looked up at most every ``_DNS_TTL`` seconds."""
+        now = self.loop.time()
+        if self._resolved is None or now - self._resolved_at > _DNS_TTL:
+            infos = await self.loop.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+            if not infos:
+                raise UpstreamError(f"no address for {self.host}")
+            self._resolved, self._resolved_at = infos, now
+        return self._resolved
 
     def release_slot(self, connection: _Connection) -> None:
         """Give back the slot a connection held for its request."""
@@ -478,8 +533,12 @@ class UpstreamClient:
         if self._closed:
             connection._abort(None)
             return
-        connection.idle_since = self.loop.time()
+        now = self.loop.time()
+        connection.idle_since = now
         self._idle.append(connection)
+        # Connections at the bottom of the stack are the longest idle: close the expired.
+        while self._idle and now - self._idle[0].idle_since >= self.keepalive:
+            self._idle[0]._abort(None)
 
     def forget(self, connection: _Connection) -> None:
         """A connection that closed."""
@@ -491,5 +550,5 @@ class UpstreamClient:
         """Close every connection."""
         self._closed = True
         for connection in list(self._open):
-            connection._abort(None)
+            connection._abort(UpstreamError("the gateway is shutting down"))
         self._idle.clear()

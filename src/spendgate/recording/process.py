@@ -71,12 +71,16 @@ class WriterProcess:
         *,
         log_level: str = "info",
         start_timeout: float = 60.0,
+        batch_timeout: float = 300.0,
         python: str = sys.executable,
     ) -> None:
         self.database_url = database_url
         self.python = python
         self.log_level = log_level
         self.start_timeout = start_timeout
+        # A child that has not answered a batch in this long is stuck (a lock never
+        # granted, a hung connection): it is killed and the batch spooled.
+        self.batch_timeout = batch_timeout
         self.pid: int | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.StreamReader | None = None
@@ -98,6 +102,7 @@ class WriterProcess:
             env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
             self._process = await asyncio.create_subprocess_exec(
                 self.python,
+                "-P",  # not the working directory first on sys.path
                 "-m",
                 "spendgate.recording.process",
                 str(child.fileno()),
@@ -138,7 +143,13 @@ class WriterProcess:
             if not self.alive:
                 await self._kill()
                 await self.start()
-            answer = await self._ask(items)
+            try:
+                answer = await asyncio.wait_for(self._ask(items), self.batch_timeout)
+            except TimeoutError as exc:
+                await self._kill()
+                raise WriterProcessError(
+                    f"the writer process did not answer within {self.batch_timeout:.0f}s"
+                ) from exc
         if "error" in answer:
             raise WriterProcessError(str(answer["error"]))
         return int(answer["new"])
@@ -157,8 +168,9 @@ class WriterProcess:
         assert isinstance(answer, dict)
         return answer
 
-    async def stop(self, timeout: float = 30.0) -> None:
-        """Close the socket (the child finishes its batch and exits) and wait for it."""
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Close the socket and wait for the child to exit (it has no batch left: the
+        recorder stops it after the last answer)."""
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(OSError):

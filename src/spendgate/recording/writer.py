@@ -251,6 +251,11 @@ class Recorder:
         assert self.process is not None
         try:
             await self.process.write(items)
+        except asyncio.CancelledError:
+            # The shutdown deadline passed with this batch in the child's hands: whether
+            # it was committed is unknown, so it is spooled (replay skips stored ids).
+            self._spill(batch, reason="shutdown deadline")
+            raise
         except WriterStartError as exc:
             # The child died and cannot be started again: keep recording from a thread.
             log.error("%s; writing from a thread of the gateway from now on", exc)
