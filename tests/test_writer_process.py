@@ -122,6 +122,18 @@ def test_a_killed_writer_process_loses_and_duplicates_nothing(
     assert len({r["id"] for r in rows}) == 64
 
 
+async def _started_with_child(
+    tmp_path: Path, **options: Any
+) -> tuple[Store, WriterProcess, Recorder]:
+    """A store on a fresh SQLite file and a started recorder whose writer is a child."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store.open(url)
+    process = WriterProcess(url, **options)
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01, process=process)
+    await recorder.start()
+    return store, process, recorder
+
+
 def _records(n: int) -> list[CallRecord]:
     return [
         CallRecord(
@@ -156,11 +168,7 @@ async def test_a_writer_process_that_cannot_start_leaves_recording_to_a_thread(
 async def test_a_writer_process_that_cannot_be_started_again_hands_over_to_a_thread(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    store = Store.open(url)
-    process = WriterProcess(url)
-    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01, process=process)
-    await recorder.start()
+    store, process, recorder = await _started_with_child(tmp_path)
     assert process.pid is not None
     for record in _records(3):
         recorder.submit(record)
@@ -266,11 +274,7 @@ async def _busy_with_the_child(recorder: Recorder) -> None:
 async def test_a_batch_held_by_the_child_at_the_shutdown_deadline_is_spooled(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    store = Store.open(url)
-    process = WriterProcess(url)
-    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01, process=process)
-    await recorder.start()
+    store, process, recorder = await _started_with_child(tmp_path)
     assert process.pid is not None
     os.kill(process.pid, signal.SIGSTOP)  # it will never answer
     for record in _records(3):
@@ -293,11 +297,7 @@ async def test_a_batch_held_by_the_child_at_the_shutdown_deadline_is_spooled(
 async def test_a_child_that_does_not_answer_is_replaced_and_its_batch_spooled(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    store = Store.open(url)
-    process = WriterProcess(url, batch_timeout=0.5)
-    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01, process=process)
-    await recorder.start()
+    store, process, recorder = await _started_with_child(tmp_path, batch_timeout=0.5)
     stuck = process.pid
     assert stuck is not None
     os.kill(stuck, signal.SIGSTOP)
