@@ -52,6 +52,17 @@ def _exited(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
+def _stored_exactly_what_was_served(url: str, upstream: FakeUpstream) -> list[dict[str, Any]]:
+    """The stored calls, checked to be the upstream's answers, each once."""
+    store = Store.open(url)
+    try:
+        rows = list(store.iter_call_rows(CallFilter()))
+    finally:
+        store.close()
+    assert sorted(r["request_id"] for r in rows) == sorted(s.request_id for s in upstream.served)
+    return rows
+
+
 def test_calls_are_stored_by_the_writer_process_which_ends_with_the_gateway(
     tmp_path: Path, upstream: FakeUpstream, db_url: str
 ) -> None:
@@ -72,12 +83,7 @@ def test_calls_are_stored_by_the_writer_process_which_ends_with_the_gateway(
         gw.flush()
         assert recorder.stats().written == 20
     assert _exited(pid), "the writer process outlived the gateway"
-    store = Store.open(db_url)
-    try:
-        rows = list(store.iter_call_rows(CallFilter()))
-    finally:
-        store.close()
-    assert sorted(r["request_id"] for r in rows) == sorted(s.request_id for s in upstream.served)
+    rows = _stored_exactly_what_was_served(db_url, upstream)
     assert all(r["pricing_status"] == "priced" and r["cost_nanousd"] > 0 for r in rows)
 
 
@@ -113,12 +119,7 @@ def test_a_killed_writer_process_loses_and_duplicates_nothing(
         assert recorder.process is not None and recorder.process.alive
         assert recorder.process.pid != first
         assert recorder.stats().written + recorder.stats().spooled_pending == 64
-    store = Store.open(url)
-    try:
-        rows = list(store.iter_call_rows(CallFilter()))
-    finally:
-        store.close()
-    assert sorted(r["request_id"] for r in rows) == sorted(s.request_id for s in upstream.served)
+    rows = _stored_exactly_what_was_served(url, upstream)
     assert len({r["id"] for r in rows}) == 64
 
 
