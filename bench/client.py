@@ -12,17 +12,18 @@ cost, the part of a proxied call that the gateway's other work does not touch.
 from __future__ import annotations
 
 import argparse
-import socket
+import shutil
 import statistics
-import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 import uvloop
 
-from bench.processes import free_port
+from bench import targets
+from bench.processes import Servers
 from spendgate.proxy.upstream import UpstreamClient
 
 _JSON = (
@@ -110,23 +111,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
-    port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstream", "--port", str(port)],
-        stderr=subprocess.DEVNULL,
-    )
+    workdir = Path(tempfile.mkdtemp(prefix="spendgate-client-"))
+    servers = Servers()
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        uvloop.run(_run(port, args.calls, args.rounds))
+        upstream, ready = targets.upstream_server(workdir)
+        servers.start(upstream, ready)
+        uvloop.run(_run(upstream.port, args.calls, args.rounds))
     finally:
-        upstream.terminate()
-        upstream.wait(10)
+        servers.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0

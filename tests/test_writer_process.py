@@ -283,7 +283,7 @@ async def test_a_batch_held_by_the_child_at_the_shutdown_deadline_is_spooled(
     await _busy_with_the_child(recorder)
     await recorder.stop(timeout=0.5)
     assert recorder.stats().spooled_pending == 3 and recorder.stats().lost == 0
-    assert _exited(process.pid if process.pid else 0)
+    assert _exited(process.pid)
     # The next start replays them.
     again = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01)
     await again.start()

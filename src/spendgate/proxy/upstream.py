@@ -33,9 +33,9 @@ from urllib.parse import urlsplit
 import aiohappyeyeballs
 import httptools
 
-# Pause reading a response while this much of it waits for the client (resume below _LOW).
+# Pause reading a response while this much of it waits for the client; the reader
+# takes all that waits at once, so reading resumes as soon as it does.
 _HIGH_WATER = 256 * 1024
-_LOW_WATER = 64 * 1024
 _NO_BODY_METHODS = frozenset({"HEAD", "CONNECT"})
 _HANDS_OFF = frozenset({b"expect", b"upgrade"})
 # Sent again once on a new connection when a kept-alive one turns out closed (as
@@ -112,10 +112,12 @@ class Response:
         self._wake()
 
     def _finish(self, error: BaseException | None = None) -> None:
-        if error is None:
-            self._eof = True
-        elif not self._eof:
-            self._error = error
+        """The body ended (``error`` None) or broke; whichever came first stands."""
+        if not self._eof and self._error is None:
+            if error is None:
+                self._eof = True
+            else:
+                self._error = error
         self._wake()
 
     def _wake(self) -> None:
@@ -139,9 +141,8 @@ class Response:
                 self._waiter = None
         chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
-        if self._buffered > _LOW_WATER:
-            self._connection.resume()
         self._buffered = 0
+        self._connection.resume()
         return chunk
 
     async def iter_any(self) -> AsyncIterator[bytes]:
@@ -204,12 +205,6 @@ class _Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._abort(UpstreamError(f"the upstream's answer is not valid HTTP/1.1 ({exc})"))
-            return
-        if self._complete:
-            self.parser = None
-
-    def eof_received(self) -> bool:
-        return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -232,12 +227,6 @@ class _Connection(asyncio.Protocol):
                 if exc is None
                 else UpstreamError(f"the upstream connection broke ({exc})")
             )
-
-    def pause_writing(self) -> None:  # the whole request is written at once
-        pass
-
-    def resume_writing(self) -> None:
-        pass
 
     # -- httptools callbacks --------------------------------------------------
 
@@ -319,7 +308,6 @@ class _Connection(asyncio.Protocol):
             self.transport.write(request)
             return await self.headers_waiter
         except BaseException:
-            self.headers_waiter = None
             self.response = None  # nobody will release it: the slot goes back now
             self._abort(None)
             raise
@@ -399,6 +387,8 @@ class UpstreamClient:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
+        if "@" in parts.netloc:  # credentials in the URL: aiohttp sends them, this does not
+            raise ValueError("an upstream URL with credentials is for aiohttp")
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         default_port = self.port == (443 if parts.scheme == "https" else 80)

@@ -198,8 +198,6 @@ class Store:
         Returns how many were new. Idempotent, so a batch replayed from the spool
         after a crash can never be counted twice.
         """
-        if not records:
-            return 0
         return self.insert_items([call_item(r) for r in records])
 
     def insert_items(self, items: Sequence[Folded]) -> int:
@@ -214,12 +212,7 @@ class Store:
 
     def insert_rows(self, rows: list[dict[str, Any]]) -> int:
         """Insert ready ``calls`` rows (the spool's replay path); duplicates are skipped."""
-        if not rows:
-            return 0
-        with self.writer_engine.begin() as conn:
-            new = self._insert(conn, [parsed_row(row) for row in rows])
-        self._fold_if_due()
-        return new
+        return self.insert_items([parsed_row(row) for row in rows])
 
     def _insert(self, conn: Connection, items: list[Folded]) -> int:
         if self.dialect == "sqlite":
