@@ -379,3 +379,31 @@ def test_cli_updates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         bad = CliRunner().invoke(cli, [*args, "--database-url", db])
         assert bad.exit_code != 0 and says in bad.output, (args, bad.output)
+
+
+async def test_resolver_looks_keys_up_by_their_hash_and_bounds_what_it_keeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from spendgate import keys
+    from spendgate.proxy.auth import AuthError
+
+    asked: list[str] = []
+
+    class Store:
+        def key_by_hash(self, digest: str) -> None:
+            asked.append(digest)
+            return None  # unknown
+
+    monkeypatch.setattr(keys, "MAX_CACHED", 3)
+    box = SecretBox(Fernet.generate_key())
+    resolver = keys.KeyResolver(Store(), lambda: box, ttl=0)  # type: ignore[arg-type]
+    for i in range(10):
+        with pytest.raises(AuthError, match="unknown proxy key"):
+            await resolver(f"sg-random-{i}")
+        assert len(resolver._digests) <= 3
+    assert asked == [hash_key(f"sg-random-{i}") for i in range(10)]
+    with pytest.raises(AuthError):
+        await resolver("sg-random-9")  # remembered digest, asked again (ttl 0)
+    assert asked[-1] == hash_key("sg-random-9")

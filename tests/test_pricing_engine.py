@@ -576,3 +576,22 @@ def test_apply_cost_keeps_unknown_models_unpriced(book: PriceBook) -> None:
     record = CallRecord(created_at=when("2026-07-01"), model="gpt-9", usage=Usage.manual(**U))
     apply_cost(book, record)
     assert (record.pricing_status, record.cost_nanousd) == ("unpriced", None)
+
+
+def test_usage_reads_any_mapping_and_counts_odd_values_as_zero() -> None:
+    from types import MappingProxyType
+
+    raw = {
+        "input_tokens": 7,
+        "output_tokens": True,  # a bool is not a count
+        "cache_read_input_tokens": -3,
+        "cache_creation_input_tokens": 10,
+        "cache_creation": MappingProxyType({"ephemeral_1h_input_tokens": 4}),
+        "server_tool_use": MappingProxyType({"web_search_requests": 2}),
+    }
+    for given in (raw, MappingProxyType(raw)):
+        usage = Usage.from_raw(given)
+        assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens) == (7, 0, 0)
+        assert usage.cache_creation_1h_input_tokens == 4
+        assert usage.cache_creation_5m_input_tokens == 6  # the rest of the total
+        assert usage.web_search_requests == 2

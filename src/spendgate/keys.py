@@ -142,6 +142,9 @@ class KeyResolver:
         self._cache: dict[str, tuple[float, KeyRow | None]] = {}
         # The grant of an active key, built (and its credential decrypted) once per fetch.
         self._grants: dict[str, ProxyKeyGrant] = {}
+        # Digests by presented key: a SHA-256 set-up costs a few µs a call (OpenSSL 3).
+        # Bounded like the caches above, so a flood of random keys cannot grow it.
+        self._digests: dict[str, str] = {}
 
     def invalidate(self) -> None:
         """Forget every cached key (after a revocation made in this process)."""
@@ -150,7 +153,11 @@ class KeyResolver:
 
     async def __call__(self, secret: str) -> ProxyKeyGrant:
         """The grant of ``secret``; :class:`AuthError` for unknown, revoked, expired keys."""
-        digest = hash_key(secret)
+        digest = self._digests.get(secret)
+        if digest is None:
+            if len(self._digests) >= MAX_CACHED:
+                self._digests.clear()
+            digest = self._digests[secret] = hash_key(secret)
         now = self._clock()
         hit = self._cache.get(digest)
         if hit is not None and now - hit[0] < self.ttl:

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 JSON = dict[str, Any]
 
 
 def _int(value: Any) -> int:
     """A token count from JSON; anything that is not a non-negative integer counts as 0."""
+    if type(value) is int:  # the JSON case, and never a bool
+        return value if value >= 0 else 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return 0
     return value
+
+
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    return type(value) is dict or isinstance(value, Mapping)  # a dict skips the ABC check
 
 
 def _str(value: Any) -> str | None:
@@ -66,7 +72,7 @@ class Usage:
             return cls()
         creation_total = _int(raw.get("cache_creation_input_tokens"))
         breakdown = raw.get("cache_creation")
-        if isinstance(breakdown, Mapping):
+        if _is_mapping(breakdown):
             five = _int(breakdown.get("ephemeral_5m_input_tokens"))
             hour = _int(breakdown.get("ephemeral_1h_input_tokens"))
             # A breakdown that does not cover the total (never seen, but cheap to
@@ -76,9 +82,9 @@ class Usage:
         else:
             five, hour = creation_total, 0
         tools = raw.get("server_tool_use")
-        tools = tools if isinstance(tools, Mapping) else {}
+        tools = tools if _is_mapping(tools) else {}
         details = raw.get("output_tokens_details")
-        details = details if isinstance(details, Mapping) else {}
+        details = details if _is_mapping(details) else {}
         return cls(
             input_tokens=_int(raw.get("input_tokens")),
             output_tokens=_int(raw.get("output_tokens")),
@@ -143,7 +149,7 @@ def merge_usage(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> JS
     merged: JSON = dict(base or {})
     for key, value in update.items():
         old = merged.get(key)
-        if isinstance(value, Mapping) and isinstance(old, Mapping):
+        if _is_mapping(value) and _is_mapping(old):
             merged[key] = {**old, **value}
         else:
             merged[key] = value

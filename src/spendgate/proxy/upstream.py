@@ -65,20 +65,19 @@ class _Stale(UpstreamError):
 class Headers:
     """A response's headers, as received, with a case-insensitive ``get``."""
 
-    __slots__ = ("_map", "raw")
+    __slots__ = ("raw",)
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.raw = raw
-        self._map: dict[str, str] | None = None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of header ``name`` (any case), decoded as latin-1."""
-        if self._map is None:
-            found: dict[str, str] = {}
-            for key, value in self.raw:
-                found.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
-            self._map = found
-        return self._map.get(name.lower(), default)
+        key = name.lower().encode("latin-1")
+        size = len(key)
+        for found, value in self.raw:
+            if len(found) == size and found.lower() == key:  # lower() only a likely match
+                return value.decode("latin-1")
+        return default
 
 
 class Response:
@@ -453,6 +452,13 @@ class UpstreamClient:
         """A pool slot and a connection, within the connect timeout (waiting for a free
         slot included, as aiohttp counts it). The slot is the connection's until its
         response is released or it closes."""
+        if not fresh and self._idle and not self._slots.locked():
+            # The common case needs no timer: a free slot and a kept-alive connection.
+            connection = self._kept_alive()
+            if connection is not None:
+                await self._slots.acquire()  # free: returns without suspending
+                connection.holds_slot = True
+                return connection
         try:
             async with asyncio.timeout(self.connect_timeout):
                 await self._slots.acquire()
@@ -469,13 +475,21 @@ class UpstreamClient:
         connection.holds_slot = True
         return connection
 
-    async def _connection(self, *, fresh: bool = False) -> _Connection:
+    def _kept_alive(self) -> _Connection | None:
+        """The most recently used idle connection still fit to use (the expired close)."""
         now = self.loop.time()
-        while self._idle and not fresh:
+        while self._idle:
             connection = self._idle.pop()
             if not connection.closed and now - connection.idle_since < self.keepalive:
                 return connection
             connection._abort(None)
+        return None
+
+    async def _connection(self, *, fresh: bool = False) -> _Connection:
+        if not fresh:
+            connection = self._kept_alive()
+            if connection is not None:
+                return connection
         if self._closed:
             raise UpstreamError("the upstream client is closed")
         try:
