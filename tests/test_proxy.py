@@ -340,6 +340,28 @@ def test_malformed_body_is_forwarded_untouched(
     assert rec["model"] is None
 
 
+def test_answer_headers_are_the_upstreams_once_and_own_answers_are_dated(
+    gateway: GatewayServer, upstream: FakeUpstream
+) -> None:
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": []}
+    headers = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
+    direct = httpx.post(f"{upstream.url}/v1/messages", json=body, headers=headers)
+    relayed = httpx.post(f"{gateway.url}/v1/messages", json=body, headers=headers)
+    assert relayed.status_code == direct.status_code == 200
+    # No date or server header of the gateway's own next to the upstream's.
+    for name in ("date", "server"):
+        assert len(relayed.headers.get_list(name)) == len(direct.headers.get_list(name)) <= 1
+    assert relayed.headers.get("server") == direct.headers.get("server")
+    assert "uvicorn" not in str(relayed.headers).lower()
+    # The gateway's own answers (an error it makes, the API, the probe) carry one date.
+    refused = httpx.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": "sg-nope"})
+    health = httpx.get(f"{gateway.url}/health")
+    probe = httpx.head(f"{gateway.url}/")
+    for own in (refused, health, probe):
+        assert len(own.headers.get_list("date")) == 1, own.headers
+        assert "server" not in own.headers
+
+
 def test_attribution_headers_stripped_claude_code_headers_kept(
     sqlite_gateway: GatewayServer, upstream: FakeUpstream
 ) -> None:

@@ -22,6 +22,7 @@ from spendgate.governance import Governance
 from spendgate.operations import Operations
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy.auth import Authenticator
+from spendgate.proxy.errors import http_date
 from spendgate.proxy.forward import Proxy, Receive, Scope, Send
 from spendgate.proxy.upstream import UpstreamClient
 from spendgate.recording.process import WriterProcess
@@ -64,10 +65,11 @@ class Gateway:
                 return
             if path == "/" and scope["method"] == "HEAD":
                 # Claude Code probes the base URL before its first request.
-                await send({"type": "http.response.start", "status": 200, "headers": []})
+                headers = [(b"date", http_date())]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            await self.management(scope, receive, send)
+            await self.management(scope, receive, _dated(send))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         else:
@@ -172,6 +174,21 @@ class Gateway:
         if self.store is not None:
             self.store.close()
         self.started = False
+
+
+def _dated(send: Send) -> Send:
+    """``send`` with a ``date`` header added to a response that has none (the server
+    adds none: see :func:`spendgate.proxy.errors.http_date`)."""
+
+    async def dated(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not any(name.lower() == b"date" for name, _ in headers):
+                headers.append((b"date", http_date()))
+                message = {**message, "headers": headers}
+        await send(message)
+
+    return dated
 
 
 def _drop(record: Any) -> None:

@@ -107,6 +107,19 @@ class _Server(uvicorn.Server):
                 self._captured_signals.clear()
 
 
+# How uvicorn serves the gateway, here and in spendgate.testing.gateway. No ``server``
+# or ``date`` header of its own: a proxied answer carries the upstream's, once (they
+# were doubled before); the gateway's own answers add a date (proxy.errors.http_date).
+UVICORN_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "lifespan": "on",
+    "log_config": None,
+    "server_header": False,
+    "date_header": False,
+}
+
+
 def server_for(settings: Settings, app: Gateway | None = None) -> _Server:
     """A uvicorn server for ``settings`` (uvloop, httptools, the shutdown deadline)."""
     gateway = app or create_app(settings)
@@ -114,12 +127,9 @@ def server_for(settings: Settings, app: Gateway | None = None) -> _Server:
         gateway,
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
         access_log=settings.access_log,
-        log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        **UVICORN_OPTIONS,
     )
     return _Server(config, gateway)
 

@@ -5,6 +5,9 @@ Upstream errors are never built here: they pass through byte-for-byte.
 
 from __future__ import annotations
 
+import functools
+import time
+from email.utils import formatdate
 from typing import Any
 
 import orjson
@@ -34,6 +37,19 @@ class Refused(Exception):
         self.headers = headers or []
 
 
+@functools.lru_cache(maxsize=2)
+def _formatted(second: int) -> bytes:
+    return formatdate(second, usegmt=True).encode("ascii")
+
+
+def http_date() -> bytes:
+    """Now as an HTTP ``date`` header value (formatted once a second).
+
+    The server adds no ``date`` or ``server`` header of its own (a proxied answer keeps
+    the upstream's, once); the gateway's own answers carry this one."""
+    return _formatted(int(time.time()))
+
+
 def error_body(error_type: str, message: str) -> tuple[bytes, str]:
     """Anthropic's error JSON and the request id it carries."""
     request_id = "req_sg_" + new_id().replace("-", "")
@@ -60,6 +76,7 @@ async def send_error(
         (b"content-length", str(len(body)).encode()),
         (b"request-id", request_id.encode()),
         (b"x-spendgate-error", b"1"),
+        (b"date", http_date()),
         *(extra_headers or []),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})

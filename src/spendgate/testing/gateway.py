@@ -56,16 +56,15 @@ class GatewayServer:
 
     def start(self, timeout: float = 30.0) -> GatewayServer:
         """Start serving; returns once the lifespan has completed."""
+        from spendgate.serving import UVICORN_OPTIONS
+
         config = uvicorn.Config(
             self.app,
             host=self.settings.host,
             port=self.settings.port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
             access_log=False,
-            log_config=None,
             timeout_graceful_shutdown=10,
+            **UVICORN_OPTIONS,
         )
         self._server = uvicorn.Server(config)
         ready = threading.Event()
