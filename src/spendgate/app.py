@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from spendgate import __version__
 from spendgate.accounts import Accounts, open_accounts
@@ -49,6 +51,9 @@ class Gateway:
     recorder: Recorder | None = None
     started: bool = False
     management: Any = None
+    # The management app behind X-Forwarded-* handling (trusted peers: uvicorn's
+    # FORWARDED_ALLOW_IPS, loopback by default); /v1/* does not use them.
+    management_asgi: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
     governance: Governance | None = None
     accounts: Accounts | None = None  # users, API tokens, sessions (opened at start-up)
@@ -69,11 +74,11 @@ class Gateway:
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            await self.management(scope, receive, _dated(send))
+            await self.management_asgi(scope, receive, _dated(send))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         else:
-            await self.management(scope, receive, send)
+            await self.management_asgi(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -228,4 +233,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
     from spendgate.api.app import create_management_app
 
     gateway.management = create_management_app(gateway)
+    gateway.management_asgi = ProxyHeadersMiddleware(
+        gateway.management, trusted_hosts=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+    )
     return gateway

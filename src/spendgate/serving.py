@@ -30,6 +30,7 @@ from typing import Any
 import uvicorn
 
 from spendgate.app import Gateway, create_app
+from spendgate.httpserver import GatewayProtocol
 from spendgate.logs import configure_logging
 from spendgate.pricing import PriceBook
 from spendgate.safety import check_database
@@ -107,17 +108,23 @@ class _Server(uvicorn.Server):
                 self._captured_signals.clear()
 
 
-# How uvicorn serves the gateway, here and in spendgate.testing.gateway. No ``server``
-# or ``date`` header of its own: a proxied answer carries the upstream's, once (they
-# were doubled before); the gateway's own answers add a date (proxy.errors.http_date).
-UVICORN_OPTIONS: dict[str, Any] = {
-    "loop": "uvloop",
-    "http": "httptools",
-    "lifespan": "on",
-    "log_config": None,
-    "server_header": False,
-    "date_header": False,
-}
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the gateway, here and in spendgate.testing.gateway.
+
+    No ``server`` or ``date`` header of its own: a proxied answer carries the
+    upstream's, once (they were doubled before); the gateway's own answers add a date
+    (proxy.errors.http_date). No proxy-headers middleware in front of everything: the
+    gateway applies ``X-Forwarded-*`` to its API and dashboard (spendgate.app).
+    """
+    return {
+        "loop": "uvloop",
+        "http": GatewayProtocol if settings.http_server == "spendgate" else "httptools",
+        "lifespan": "on",
+        "log_config": None,
+        "server_header": False,
+        "date_header": False,
+        "proxy_headers": False,
+    }
 
 
 def server_for(settings: Settings, app: Gateway | None = None) -> _Server:
@@ -129,7 +136,7 @@ def server_for(settings: Settings, app: Gateway | None = None) -> _Server:
         port=settings.port,
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
-        **UVICORN_OPTIONS,
+        **uvicorn_options(settings),
     )
     return _Server(config, gateway)
 

@@ -109,6 +109,14 @@ class Settings(BaseSettings):
             "uploads, HEAD and Expect: 100-continue) or aiohttp for every call."
         ),
     )
+    http_server: Literal["spendgate", "uvicorn"] = Field(
+        default="spendgate",
+        description=(
+            "HTTP/1.1 protocol the server runs each connection with: spendgate (a lean ASGI "
+            "cycle on httptools, less CPU and latency per call: docs/benchmarks.md) or "
+            "uvicorn's own httptools protocol. uvicorn runs the process either way."
+        ),
+    )
     upstream_pool_size: int = Field(
         default=512,
         ge=1,

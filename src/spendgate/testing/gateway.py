@@ -56,7 +56,7 @@ class GatewayServer:
 
     def start(self, timeout: float = 30.0) -> GatewayServer:
         """Start serving; returns once the lifespan has completed."""
-        from spendgate.serving import UVICORN_OPTIONS
+        from spendgate.serving import uvicorn_options
 
         config = uvicorn.Config(
             self.app,
@@ -64,7 +64,7 @@ class GatewayServer:
             port=self.settings.port,
             access_log=False,
             timeout_graceful_shutdown=10,
-            **UVICORN_OPTIONS,
+            **uvicorn_options(self.settings),
         )
         self._server = uvicorn.Server(config)
         ready = threading.Event()
