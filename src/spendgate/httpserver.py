@@ -72,7 +72,6 @@ class _Cycle:
 
     __slots__ = (
         "_expected",
-        "_flush",
         "_head",
         "_sent",
         "_waiter",
@@ -112,7 +111,6 @@ class _Cycle:
         self._expected: int | None = None
         self._sent = 0
         self._head: bytes | None = None
-        self._flush: asyncio.Handle | None = None
         self._waiter: asyncio.Future[None] | None = None
 
     # -- fed by the protocol ------------------------------------------------------
@@ -197,7 +195,6 @@ class _Cycle:
             await protocol.drain()
 
     def _start(self, status: int, headers: Any) -> None:
-        self.started = True
         self.status = status
         head = [_STATUS.get(status) or _status_line(status)]
         lines = 1
@@ -228,9 +225,11 @@ class _Cycle:
         # the whole head finds any (every line ends in exactly one CRLF).
         if data.count(b"\n") != lines + 1 or data.count(b"\r") != lines + 1:
             raise RuntimeError("a header name or value holds a line break")
+        self.started = True
         self._head = data
         # Sent with the first body bytes, or at the end of this loop turn if none come.
-        self._flush = self.protocol.loop.call_soon(self._flush_head)
+        # (No reference to the handle is kept: it would make a cycle the collector frees.)
+        self.protocol.loop.call_soon(self._flush_head)
 
     def _flush_head(self) -> None:
         if self._head is not None and not self.disconnected and not self.protocol.closing:
