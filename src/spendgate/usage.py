@@ -25,7 +25,8 @@ def _int(value: Any) -> int:
 
 
 def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
-    return type(value) is dict or isinstance(value, Mapping)  # a dict skips the ABC check
+    # A dict (what JSON gives) or None (a field not sent) skips the ABC check.
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 def _str(value: Any) -> str | None:
