@@ -5,7 +5,8 @@ with ``--database postgres`` (``bench.gateway``, a proxy key under a $1B budget)
 started from its own source tree, all in front of one fake upstream. The runs
 alternate: per round, each variant in turn (the order rotates every round) gets
 a c=32 run per workload, with its CPU counted until its writer has written what the
-run queued, and a c=1 run. Medians over the rounds are printed as a Markdown table.
+run queued, and a c=1 run (streams also the c=1 time-to-first-byte probe of
+``bench.probe``). Medians over the rounds are printed as a Markdown table.
 On a shared machine that is the only fair comparison: load that comes and goes hits
 every variant about equally.
 
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import load, targets
+from bench import load, probe, targets
 from bench.processes import Server, Servers, cpu_seconds
 
 
@@ -44,6 +45,7 @@ class Variant:
     cpu_us: dict[str, list[float]] = field(default_factory=dict)
     c1_p50_us: dict[str, list[float]] = field(default_factory=dict)
     c1_p99_us: dict[str, list[float]] = field(default_factory=dict)
+    ttfb_us: list[float] = field(default_factory=list)  # the stream probe at c=1
 
     @property
     def label(self) -> str:
@@ -68,6 +70,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each run")
     parser.add_argument("--workloads", default="json,sse")
+    parser.add_argument(
+        "--probe-seconds",
+        type=float,
+        default=2.0,
+        help="length of the c=1 stream probe (time to first byte) per round, sse only",
+    )
     parser.add_argument(
         "--database",
         choices=("sqlite", "postgres"),
@@ -128,6 +136,15 @@ def measure(
         _drain(variant, upstream_port, forwarded_before)
         variant.c1_p50_us.setdefault(workload, []).append(one.p50_us)
         variant.c1_p99_us.setdefault(workload, []).append(one.p99_us)
+        if workload == "sse":  # time to first byte of a stream, seen by the client
+            timing = probe.probe(
+                variant.server.port,
+                "/v1/messages",
+                probe.BODY,
+                load.headers_for(variant.api_key),
+                seconds=args.probe_seconds,
+            )
+            variant.ttfb_us.append(timing.ttfb_p50_us)
         print(
             f"[compare] {variant.label} {workload}: {run.rps:,.0f} req/s, "
             f"{variant.cpu_us[workload][-1]:,.0f} µs CPU/call, c=1 p50 {one.p50_us} µs",
@@ -139,19 +156,23 @@ def measure(
 def render(variants: list[Variant], workloads: list[str], direct: dict[str, list[float]]) -> str:
     """The Markdown table of medians."""
     lines = [
-        "| Workload | Variant | req/s c=32 | CPU µs/call | c=1 p50 (ms) | c=1 p99 (ms) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| Workload | Variant | req/s c=32 | CPU µs/call | c=1 p50 (ms) | c=1 p99 (ms) "
+        "| stream TTFB c=1 (ms) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     med = statistics.median
     for workload in workloads:
         for v in variants:
+            ttfb = f"{med(v.ttfb_us) / 1000:.3f}" if workload == "sse" and v.ttfb_us else "—"
             lines.append(
                 f"| {workload.upper()} | {v.label} | {med(v.rps[workload]):,.0f} | "
                 f"{med(v.cpu_us[workload]):,.0f} | {med(v.c1_p50_us[workload]) / 1000:.3f} | "
-                f"{med(v.c1_p99_us[workload]) / 1000:.3f} |"
+                f"{med(v.c1_p99_us[workload]) / 1000:.3f} | {ttfb} |"
             )
     for workload in workloads:
         lines.append(f"\nDirect c=1 p50 {workload}: {med(direct[workload]) / 1000:.3f} ms")
+    if "direct ttfb" in direct:
+        lines.append(f"\nDirect stream TTFB c=1: {med(direct['direct ttfb']) / 1000:.3f} ms")
     return "\n".join(lines)
 
 
@@ -216,6 +237,15 @@ def main(argv: list[str]) -> int:
                     seconds=1,
                 )
                 direct.setdefault(workload, []).append(one.p50_us)
+                if workload == "sse":
+                    timing = probe.probe(
+                        upstream.port,
+                        "/v1/messages",
+                        probe.BODY,
+                        load.headers_for(None),
+                        seconds=args.probe_seconds,
+                    )
+                    direct.setdefault("direct ttfb", []).append(timing.ttfb_p50_us)
         print(f"load average after: {os.getloadavg()}", file=sys.stderr)
         print(render(variants, workloads, direct))
     finally:

@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 
 from spendgate.httpserver import GatewayProtocol
+from spendgate.proxy.forward import read_body
 from spendgate.testing.gateway import free_port
 
 App = Callable[..., Any]
@@ -83,12 +84,7 @@ def read_all(sock: socket.socket) -> bytes:
 
 async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Answers with the method, path, query and body it got (known length)."""
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     out = b"%s %s %s %s" % (
         scope["method"].encode(),
         scope["path"].encode(),
@@ -347,3 +343,25 @@ def test_shutdown_lets_the_answer_in_flight_finish_then_stops() -> None:
         assert rest.endswith(b"3\r\nend\r\n0\r\n\r\n")
         idle.close()
         busy.close()
+
+
+def test_an_answer_before_a_big_body_is_read_keeps_the_connection_usable() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/early":
+            await asyncio.sleep(0.3)  # the upload fills the buffer: reading pauses
+            headers = [(b"content-length", b"2")]
+            await send({"type": "http.response.start", "status": 413, "headers": headers})
+            await send({"type": "http.response.body", "body": b"no"})
+            return
+        await echo(scope, receive, send)
+
+    size = 2 * 1024 * 1024
+    with Served(app) as served, served.connect() as sock:
+        sock.sendall(b"POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size)
+        sender = threading.Thread(target=sock.sendall, args=(b"x" * size,))
+        sender.start()
+        assert read_until(sock, b"no").startswith(b"HTTP/1.1 413")
+        sender.join(10)
+        assert not sender.is_alive()  # the rest of the body was read (and dropped)
+        sock.sendall(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert b"GET /next  " in read_until(sock, b"GET /next  ")

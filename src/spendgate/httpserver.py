@@ -525,6 +525,9 @@ class GatewayProtocol(asyncio.Protocol):
         next pipelined request."""
         if cycle is not self.running:
             return
+        if cycle is self.reading:  # answered before its body was read: the rest is dropped
+            cycle.body.clear()
+            cycle.body_size = 0
         if not cycle.keep_alive or self.closing:
             self._close()
             return
