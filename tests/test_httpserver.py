@@ -42,6 +42,8 @@ class Served:
                 lifespan="off",
                 log_config=None,
                 proxy_headers=False,
+                server_header=False,  # as the gateway runs it (spendgate.serving)
+                date_header=False,
                 **options,
             )
         )
@@ -365,3 +367,97 @@ def test_an_answer_before_a_big_body_is_read_keeps_the_connection_usable() -> No
         assert not sender.is_alive()  # the rest of the body was read (and dropped)
         sock.sendall(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
         assert b"GET /next  " in read_until(sock, b"GET /next  ")
+
+
+def test_an_early_answer_to_an_expect_request_closes_the_connection() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
+        await send({"type": "http.response.body", "body": b"no"})
+
+    with Served(app) as served, served.connect() as sock:
+        sock.sendall(
+            b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        data = read_all(sock)  # the body never comes: answered, then closed
+    assert data.startswith(b"HTTP/1.1 401") and b"100 Continue" not in data
+
+
+def test_a_request_trickling_in_is_not_cut_by_the_idle_timeout() -> None:
+    with Served(echo, timeout_keep_alive=0.5) as served, served.connect() as sock:
+        for part in (
+            b"POST /slow HTTP/1.1\r\n",
+            b"Host: t\r\n",
+            b"Content-Length: 2\r\n\r\n",
+            b"ok",
+        ):
+            sock.sendall(part)
+            time.sleep(0.3)  # 1.2 s in all, each gap under the timeout
+        assert b"POST /slow  ok" in read_until(sock, b"POST /slow  ok")
+
+
+def test_a_pipelined_upgrade_request_is_answered_after_the_one_before() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/first":
+            await asyncio.sleep(0.2)
+        await echo(scope, receive, send)
+
+    with Served(app) as served, served.connect() as sock:
+        sock.sendall(
+            b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"GET /second HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+        )
+        data = read_all(sock)
+    assert data.index(b"GET /first  ") < data.index(b"GET /second  ")
+
+
+def test_every_concurrent_receive_learns_of_the_disconnect() -> None:
+    seen: list[str] = []
+    done = threading.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        first, second = await asyncio.gather(receive(), receive())
+        seen.extend([first["type"], second["type"]])
+        done.set()
+
+    with Served(app) as served:
+        with served.connect() as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            read_until(sock, b"1\r\na\r\n")
+        assert done.wait(5)
+    assert seen == ["http.disconnect", "http.disconnect"]
+
+
+def test_bytes_after_a_connection_close_request_do_not_lose_its_answer(
+    served_echo: Served,
+) -> None:
+    with served_echo.connect() as sock:
+        sock.sendall(b"GET /last HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGARBAGE")
+        data = read_all(sock)
+    assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"GET /last  ")
+
+
+def test_the_access_log_line_is_uvicorns(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "uvicorn.access")
+    handler = logging.NullHandler()
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(handler)  # the log is on when its logger has handlers, as in uvicorn
+    try:
+        with Served(echo) as served, served.connect() as sock:
+            sock.sendall(b'GET /a%2Fb?x="1" HTTP/1.1\r\nHost: t\r\n\r\n')
+            read_until(sock, b"GET /a/b")
+            port = sock.getsockname()[1]
+    finally:
+        access.removeHandler(handler)
+    assert f'127.0.0.1:{port} - "GET /a%2Fb?x=%221%22 HTTP/1.1" 200' in caplog.text
+
+
+def test_headers_configured_in_uvicorn_come_first() -> None:
+    with Served(echo, headers=[("x-served-by", "here")]) as served, served.connect() as sock:
+        sock.sendall(b"GET /h HTTP/1.1\r\nHost: t\r\n\r\n")
+        head = read_until(sock, b"GET /h  ").split(b"\r\n")
+    assert head[1] == b"x-served-by: here" and head[2] == b"content-type: text/plain"

@@ -32,12 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import urllib.parse
 from http import HTTPStatus
 from typing import Any
 
 import httptools
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 log = logging.getLogger("uvicorn.error")
 access_log = logging.getLogger("uvicorn.access")
@@ -74,7 +76,7 @@ class _Cycle:
         "_expected",
         "_head",
         "_sent",
-        "_waiter",
+        "_waiters",
         "body",
         "body_size",
         "chunked",
@@ -111,21 +113,22 @@ class _Cycle:
         self._expected: int | None = None
         self._sent = 0
         self._head: bytes | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []  # usually none or one
 
     # -- fed by the protocol ------------------------------------------------------
 
     def wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _wait(self) -> None:
-        self._waiter = self.protocol.loop.create_future()
+        waiter = self.protocol.loop.create_future()
+        self._waiters.append(waiter)
         try:
-            await self._waiter
+            await waiter
         finally:
-            self._waiter = None
+            self._waiters.remove(waiter)
 
     # -- ASGI ---------------------------------------------------------------------
 
@@ -196,16 +199,18 @@ class _Cycle:
 
     def _start(self, status: int, headers: Any) -> None:
         self.status = status
+        protocol = self.protocol
         head = [_STATUS.get(status) or _status_line(status)]
         lines = 1
         length: int | None = None
-        for name, value in headers:
+        defaults = protocol.server_state.default_headers  # uvicorn's Config(headers=...)
+        for name, value in (*defaults, *headers) if defaults else headers:
             lower = name.lower()
             if lower == b"content-length":
                 length = int(value)  # kept where the app put it (header order is kept)
             elif lower == b"transfer-encoding":
                 continue  # the framing is this server's (chunked when no length)
-            elif lower == b"connection" and value.lower() == b"close":
+            elif lower == b"connection" and b"close" in value.lower():
                 self.keep_alive = False
                 continue
             head += [name, b": ", value, b"\r\n"]
@@ -229,7 +234,16 @@ class _Cycle:
         self._head = data
         # Sent with the first body bytes, or at the end of this loop turn if none come.
         # (No reference to the handle is kept: it would make a cycle the collector frees.)
-        self.protocol.loop.call_soon(self._flush_head)
+        protocol.loop.call_soon(self._flush_head)
+        if protocol.access_log:
+            access_log.info(
+                '%s - "%s %s HTTP/%s" %d',
+                get_client_addr(self.scope),  # type: ignore[arg-type]
+                self.scope["method"],
+                get_path_with_query_string(self.scope),  # type: ignore[arg-type]
+                self.scope["http_version"],
+                status,
+            )
 
     def _flush_head(self) -> None:
         if self._head is not None and not self.disconnected and not self.protocol.closing:
@@ -258,6 +272,10 @@ class GatewayProtocol(asyncio.Protocol):
         self.keepalive: float = config.timeout_keep_alive
         self.access_log = access_log.hasHandlers()  # as uvicorn decides it
         self.parser = httptools.HttpRequestParser(self)
+        with contextlib.suppress(AttributeError):  # httptools < 0.6.3
+            # As uvicorn: a request with Connection: close followed by more bytes is
+            # still answered (llhttp would otherwise fail on the bytes after it).
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: Any = None
         self.client: Any = None
@@ -274,7 +292,9 @@ class GatewayProtocol(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
+        self._active = False  # bytes arrived since the idle timer last looked
         self.closing = False
+        self.stopping = False  # the server is shutting down: answer, then close
 
     # -- connection ---------------------------------------------------------------
 
@@ -296,6 +316,8 @@ class GatewayProtocol(asyncio.Protocol):
                 cycle.disconnected = True
                 cycle.wake()
         self.waiting.clear()
+        self.running = self.reading = None
+        self.parser = None  # type: ignore[assignment]  # its callbacks hold this protocol
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -306,14 +328,15 @@ class GatewayProtocol(asyncio.Protocol):
         return None  # close the transport (the client is done sending)
 
     def data_received(self, data: bytes) -> None:
+        self._active = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             # No upgrade is supported: the request is answered as plain HTTP/1.1 and the
             # connection closed after it (the parser cannot read past an upgrade).
-            for cycle in (self.reading, self.running):
-                if cycle is not None:
-                    cycle.keep_alive = False
+            last = self.reading or (self.waiting[-1] if self.waiting else self.running)
+            if last is not None:
+                last.keep_alive = False
             reading, self.reading = self.reading, None
             if reading is not None and reading.more_body:  # nothing more will be read
                 reading.more_body = False
@@ -326,8 +349,9 @@ class GatewayProtocol(asyncio.Protocol):
             self._close()
 
     def shutdown(self) -> None:
-        """The server is stopping: close now if idle, else after the answer in flight."""
-        if (self.running is None or self.running.complete) and self.reading is None:
+        """The server is stopping: close now if no answer is in flight, else after it."""
+        self.stopping = True
+        if self.running is None or self.running.complete:
             self._close()
             return
         for cycle in (self.running, self.reading, *self.waiting):
@@ -385,9 +409,8 @@ class GatewayProtocol(asyncio.Protocol):
         self._idle_timer = None
         if self.closing:
             return
-        busy = (self.running is not None and not self.running.complete) or (
-            self.reading is not None
-        )
+        busy = self._active or (self.running is not None and not self.running.complete)
+        self._active = False
         if busy:
             self._idle_since = self.loop.time()
         elif self.loop.time() - self._idle_since >= self.keepalive:
@@ -435,7 +458,7 @@ class GatewayProtocol(asyncio.Protocol):
             "headers": self._headers,
             "state": self.app_state.copy(),
         }
-        keep_alive = version != "1.0" and parser.should_keep_alive() and not self.closing
+        keep_alive = version != "1.0" and parser.should_keep_alive() and not self.stopping
         cycle = _Cycle(self, scope, keep_alive, self._continue)
         self.reading = cycle
         if self.running is None or self.running.complete:
@@ -491,24 +514,6 @@ class GatewayProtocol(asyncio.Protocol):
             elif not cycle.complete and not cycle.disconnected:
                 log.error("ASGI callable returned without completing response.")
                 self._close()
-        if self.access_log and cycle.started:
-            self._log_access(cycle)
-
-    def _log_access(self, cycle: _Cycle) -> None:
-        """uvicorn's access log line, to the same logger (which has handlers only when
-        the access log is on)."""
-        scope = cycle.scope
-        target = urllib.parse.quote(scope["root_path"] + scope["path"])
-        if scope["query_string"]:
-            target += "?" + scope["query_string"].decode("ascii", "replace")
-        access_log.info(
-            '%s - "%s %s HTTP/%s" %d',
-            f"{self.client[0]}:{self.client[1]}" if self.client else "-",
-            scope["method"],
-            target,
-            scope["http_version"],
-            cycle.status,
-        )
 
     def _fail(self, cycle: _Cycle) -> None:
         body = b"Internal Server Error"
@@ -525,9 +530,12 @@ class GatewayProtocol(asyncio.Protocol):
         next pipelined request."""
         if cycle is not self.running:
             return
+        self.server_state.total_requests += 1  # uvicorn's limit_max_requests counts these
         if cycle is self.reading:  # answered before its body was read: the rest is dropped
             cycle.body.clear()
             cycle.body_size = 0
+            if cycle.continue_:  # no 100 was sent, so the client will not send the body
+                cycle.keep_alive = False
         if not cycle.keep_alive or self.closing:
             self._close()
             return
