@@ -402,7 +402,7 @@ async def test_resolver_looks_keys_up_by_their_hash_and_bounds_what_it_keeps(
     for i in range(10):
         with pytest.raises(AuthError, match="unknown proxy key"):
             await resolver(f"sg-random-{i}")
-        assert len(resolver._digests) <= 3
+        assert resolver._digest.cache_info().currsize <= 3
     assert asked == [hash_key(f"sg-random-{i}") for i in range(10)]
     with pytest.raises(AuthError):
         await resolver("sg-random-9")  # remembered digest, asked again (ttl 0)

@@ -65,6 +65,21 @@ def json_answer(body: bytes, *extra: bytes) -> bytes:
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
+def answering(data: bytes, *, linger: float = 0.0) -> Callable[[Server], Handler]:
+    """A scripted upstream: reads one request, writes ``data``, waits ``linger`` s, closes."""
+
+    def make(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(reader, server)
+            writer.write(data)
+            await writer.drain()
+            await asyncio.sleep(linger)
+
+        return handle
+
+    return make
+
+
 @asynccontextmanager
 async def serving(
     handler: Callable[[Server], Handler], ssl_context: ssl.SSLContext | None = None
@@ -117,13 +132,7 @@ async def test_calls_reuse_one_connection_and_send_exactly_the_request() -> None
 
 
 async def test_header_names_and_values_come_back_as_sent() -> None:
-    def make(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader, server)
-            writer.write(json_answer(b"{}", b"Anthropic-RateLimit-Requests-Remaining: 49"))
-            await writer.drain()
-
-        return handle
+    make = answering(json_answer(b"{}", b"Anthropic-RateLimit-Requests-Remaining: 49"))
 
     async with serving(make) as server:
         client = client_for(server)
@@ -138,13 +147,7 @@ async def test_header_names_and_values_come_back_as_sent() -> None:
 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
-    def make(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader, server)
-            writer.write(json_answer(b"{}"))
-            await writer.drain()  # then closes: an idle keep-alive connection timed out
-
-        return handle
+    make = answering(json_answer(b"{}"))  # then closes: an idle keep-alive connection timed out
 
     async with serving(make) as server:
         client = client_for(server)
@@ -295,13 +298,7 @@ async def test_no_answer_at_all_times_out_and_refused_connections_fail() -> None
 
 
 async def test_an_answer_cut_short_is_an_error_not_a_shorter_body() -> None:
-    def make(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader, server)
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
-            await writer.drain()
-
-        return handle
+    make = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
 
     async with serving(make) as server:
         client = client_for(server)
@@ -313,14 +310,7 @@ async def test_an_answer_cut_short_is_an_error_not_a_shorter_body() -> None:
 
 
 async def test_garbage_instead_of_http_is_an_error() -> None:
-    def make(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader, server)
-            writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
-            await writer.drain()
-            await asyncio.sleep(1)
-
-        return handle
+    make = answering(b"SSH-2.0-OpenSSH_9.6\r\n\r\n", linger=1)
 
     async with serving(make) as server:
         client = client_for(server)
@@ -534,13 +524,7 @@ async def test_waiting_for_a_free_connection_counts_against_the_connect_timeout(
 
 
 async def test_codings_after_chunked_mean_the_body_runs_until_close() -> None:
-    def make(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader, server)
-            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\nraw bytes")
-            await writer.drain()
-
-        return handle
+    make = answering(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\nraw bytes")
 
     async with serving(make) as server:
         client = client_for(server)
@@ -551,14 +535,7 @@ async def test_codings_after_chunked_mean_the_body_runs_until_close() -> None:
 
 
 async def test_closing_the_client_breaks_a_body_in_progress_instead_of_ending_it() -> None:
-    def make(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader, server)
-            writer.write(b"HTTP/1.1 200 OK\r\n\r\nthe start of a body that runs until close")
-            await writer.drain()
-            await asyncio.sleep(5)
-
-        return handle
+    make = answering(b"HTTP/1.1 200 OK\r\n\r\nthe start of a body that runs until close", linger=5)
 
     async with serving(make) as server:
         client = client_for(server)

@@ -39,7 +39,13 @@ from http import HTTPStatus
 from typing import Any
 
 import httptools
-from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+from uvicorn.protocols.utils import (
+    get_client_addr,
+    get_local_addr,
+    get_path_with_query_string,
+    get_remote_addr,
+    is_ssl,
+)
 
 log = logging.getLogger("uvicorn.error")
 access_log = logging.getLogger("uvicorn.access")
@@ -61,10 +67,12 @@ def _status_line(status: int) -> bytes:
 _STATUS = {status: _status_line(status) for status in range(100, 600)}
 
 
-def _invalid(message: str) -> bytes:
+def _own_answer(status: int, message: str) -> bytes:
+    """An answer the server makes itself (a bad request, a failed app): plain text,
+    then the connection closes."""
     body = message.encode()
-    return (
-        b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    return _STATUS[status] + (
+        b"content-type: text/plain; charset=utf-8\r\n"
         b"content-length: %d\r\nconnection: close\r\n\r\n%b" % (len(body), body)
     )
 
@@ -301,9 +309,9 @@ class GatewayProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.server_state.connections.add(self)
-        self.server = _address(transport.get_extra_info("sockname"))
-        self.client = _address(transport.get_extra_info("peername"))
-        if transport.get_extra_info("sslcontext"):
+        self.server = get_local_addr(self.transport)
+        self.client = get_remote_addr(self.transport)
+        if is_ssl(self.transport):
             self.scheme = "https"
         self._idle_since = self.loop.time()
         self._arm_idle_timer()
@@ -345,7 +353,7 @@ class GatewayProtocol(asyncio.Protocol):
         except httptools.HttpParserError:
             log.warning("Invalid HTTP request received.")
             if self.running is None or self.running.complete:
-                self.transport.write(_invalid("Invalid HTTP request received."))
+                self.transport.write(_own_answer(400, "Invalid HTTP request received."))
             self._close()
 
     def shutdown(self) -> None:
@@ -516,13 +524,9 @@ class GatewayProtocol(asyncio.Protocol):
                 self._close()
 
     def _fail(self, cycle: _Cycle) -> None:
-        body = b"Internal Server Error"
         cycle.started = cycle.complete = True
         cycle.status = 500
-        self.transport.write(
-            b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%b" % (len(body), body)
-        )
+        self.transport.write(_own_answer(500, "Internal Server Error"))
         self._close()
 
     def answered(self, cycle: _Cycle) -> None:
@@ -544,9 +548,3 @@ class GatewayProtocol(asyncio.Protocol):
         if self.waiting:
             self._run(self.waiting.popleft())
         self.resume_reading()
-
-
-def _address(value: Any) -> tuple[str, int] | None:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return str(value[0]), int(value[1])
-    return None

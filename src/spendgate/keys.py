@@ -11,6 +11,7 @@ made it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -143,8 +144,8 @@ class KeyResolver:
         # The grant of an active key, built (and its credential decrypted) once per fetch.
         self._grants: dict[str, ProxyKeyGrant] = {}
         # Digests by presented key: a SHA-256 set-up costs a few µs a call (OpenSSL 3).
-        # Bounded like the caches above, so a flood of random keys cannot grow it.
-        self._digests: dict[str, str] = {}
+        # Bounded, so a flood of random keys cannot grow it.
+        self._digest = functools.lru_cache(maxsize=MAX_CACHED)(hash_key)
 
     def invalidate(self) -> None:
         """Forget every cached key (after a revocation made in this process)."""
@@ -153,11 +154,7 @@ class KeyResolver:
 
     async def __call__(self, secret: str) -> ProxyKeyGrant:
         """The grant of ``secret``; :class:`AuthError` for unknown, revoked, expired keys."""
-        digest = self._digests.get(secret)
-        if digest is None:
-            if len(self._digests) >= MAX_CACHED:
-                self._digests.clear()
-            digest = self._digests[secret] = hash_key(secret)
+        digest = self._digest(secret)
         now = self._clock()
         hit = self._cache.get(digest)
         if hit is not None and now - hit[0] < self.ttl:
