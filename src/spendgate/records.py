@@ -16,15 +16,12 @@ PricingStatus = Literal["priced", "unpriced", "not_billable", "not_list_priced",
 
 def new_id() -> str:
     """A UUIDv7 string: time-ordered, so ids sort by creation like the log does."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    # str(uuid.UUID(int=value)) without building the object (one per call).
-    h = f"{value:032x}"
+    ms = time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF
+    value = bytearray(ms.to_bytes(6, "big") + os.urandom(10))
+    value[6] = 0x70 | (value[6] & 0x0F)  # version 7
+    value[8] = 0x80 | (value[8] & 0x3F)  # variant 10 (RFC 9562)
+    # str(uuid.UUID(bytes=...)) without building the object (one per call).
+    h = value.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -76,7 +73,7 @@ class CallRecord:
     ended_at: datetime | None = None
     latency_ms: float | None = None
     ttft_ms: float | None = None
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = field(default_factory=Usage.empty)
     attribution: Attribution = field(default_factory=Attribution)
     user_agent: str | None = None
     note: str | None = None

@@ -24,9 +24,15 @@ def _int(value: Any) -> int:
     return value
 
 
+# What JSON gives besides objects: never a mapping, decided without the ABC check.
+_SCALARS = frozenset({int, str, float, bool, list, type(None)})
+
+
 def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
-    # A dict (what JSON gives) or None (a field not sent) skips the ABC check.
-    return type(value) is dict or (value is not None and isinstance(value, Mapping))
+    # A dict (what JSON gives) or a JSON scalar (a count, a field not sent) skips the
+    # ABC check, which costs more than the rest of a usage read together.
+    kind = type(value)
+    return kind is dict or (kind not in _SCALARS and isinstance(value, Mapping))
 
 
 def _str(value: Any) -> str | None:
@@ -66,11 +72,16 @@ class Usage:
         """The whole prompt: uncached input plus cache reads plus cache writes."""
         return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
 
+    @staticmethod
+    def empty() -> Usage:
+        """No usage (one shared instance: a Usage is immutable)."""
+        return _EMPTY
+
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any] | None) -> Usage:
         """Read a ``usage`` object as the API sent it (tolerant of missing or odd fields)."""
         if not raw:
-            return cls()
+            return _EMPTY if cls is Usage else cls()
         creation_total = _int(raw.get("cache_creation_input_tokens"))
         breakdown = raw.get("cache_creation")
         if _is_mapping(breakdown):
@@ -140,6 +151,9 @@ class Usage:
         return cls.from_raw(raw)
 
 
+_EMPTY = Usage()
+
+
 def merge_usage(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> JSON:
     """Overwrite ``base`` with every field present in ``update`` (cumulative stream counts).
 
@@ -147,7 +161,9 @@ def merge_usage(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> JS
     way one level down, so a delta that carries only ``web_search_requests``
     does not erase ``web_fetch_requests`` seen earlier.
     """
-    merged: JSON = dict(base or {})
+    if not base:
+        return dict(update)  # the first usage seen (a JSON body's only one): nothing to merge
+    merged: JSON = dict(base)
     for key, value in update.items():
         old = merged.get(key)
         if _is_mapping(value) and _is_mapping(old):

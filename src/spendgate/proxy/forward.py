@@ -186,7 +186,12 @@ _BROKEN = (aiohttp.ClientError, UpstreamError, TimeoutError, asyncio.IncompleteR
 
 
 def _response_headers(resp: UpstreamResponse) -> list[tuple[bytes, bytes]]:
-    return [(n.lower(), v) for n, v in resp.raw_headers if n.lower() not in HOP_BY_HOP]
+    out = []
+    for name, value in resp.raw_headers:
+        lower = name.lower()
+        if lower not in HOP_BY_HOP:
+            out.append((lower, value))
+    return out
 
 
 Hook = Callable[[Resolved, RequestInfo, str], Awaitable[Any]]
