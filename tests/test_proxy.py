@@ -498,3 +498,48 @@ def test_upstream_cookies_are_not_kept_between_calls(tmp_path: Path) -> None:
     finally:
         server.shutdown()
     assert seen == [None, None]
+
+
+class _ScriptedBody:
+    """An upstream answer whose body comes in ``chunks``; ``end_known``: the upstream's
+    end arrived with the last chunk (else it comes after it)."""
+
+    status = 200
+    content_length = None
+
+    def __init__(self, chunks: list[bytes], *, end_known: bool) -> None:
+        self.chunks, self.end_known, self.left = chunks, end_known, len(chunks)
+
+    async def iter_any(self) -> Any:
+        for chunk in self.chunks:
+            self.left -= 1
+            yield chunk
+
+    def at_end(self) -> bool:
+        return self.end_known and self.left == 0
+
+
+@pytest.mark.parametrize("end_known", [True, False])
+async def test_a_relayed_stream_ends_in_the_write_of_its_last_bytes(end_known: bool) -> None:
+    from spendgate.proxy.auth import Authenticator
+    from spendgate.proxy.forward import Proxy
+    from spendgate.records import CallRecord
+
+    proxy = Proxy(
+        upstream_url="http://127.0.0.1:9",
+        authenticator=Authenticator(
+            server_key=None, server_key_usable=False, allow_client_credentials=True
+        ),
+        submit=lambda record: None,
+    )
+    sent: list[tuple[bytes, bool]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append((message["body"], message["more_body"]))
+
+    body = _ScriptedBody([b"event: a\n\n", b"event: message_stop\n\n"], end_known=end_known)
+    await proxy._relay_body(body, send, CallRecord(), None, None)  # type: ignore[arg-type]
+    if end_known:  # one message, so one write, ends the answer
+        assert sent == [(b"event: a\n\n", True), (b"event: message_stop\n\n", False)]
+    else:
+        assert sent == [(b"event: a\n\n", True), (b"event: message_stop\n\n", True), (b"", False)]

@@ -220,11 +220,12 @@ async def test_chunked_stream_arrives_as_it_is_sent_and_interim_answers_are_skip
             writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </x>; rel=preload\r\n\r\n")
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
             writer.write(b"transfer-encoding: chunked\r\n\r\n")
-            for event in events:
-                writer.write(b"%x\r\n%s\r\n" % (len(event), event))
-                await writer.drain()
-                await gate.wait()
-            writer.write(b"0\r\n\r\n")
+            first, last = events
+            writer.write(b"%x\r\n%s\r\n" % (len(first), first))
+            await writer.drain()
+            await gate.wait()
+            # The last event and the end of the body in one write: the reader sees both.
+            writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(last), last))
             await writer.drain()
             await read_request(reader, server)  # kept alive for the next call
 
@@ -235,11 +236,13 @@ async def test_chunked_stream_arrives_as_it_is_sent_and_interim_answers_are_skip
         resp = await client.request("POST", "/v1/messages", HEADERS, b"{}")
         assert resp.status == 200 and resp.headers.get("content-type") == "text/event-stream"
         assert resp.headers.get("link") is None  # the 103's header is not the answer's
-        chunks = []
+        chunks, ends = [], []
         async for chunk in resp.iter_any():
             chunks.append(chunk)
+            ends.append(resp.at_end())
             gate.set()  # the first event came before the server sent the second
         assert b"".join(chunks) == b"".join(events) and len(chunks) == 2
+        assert ends == [False, True]  # the last chunk is known to be the last
         resp.release()
         await client.close()
 

@@ -156,6 +156,8 @@ class UpstreamResponse(Protocol):
 
     def iter_any(self) -> AsyncIterator[bytes]: ...
 
+    def at_end(self) -> bool: ...
+
     async def read(self) -> bytes: ...
 
     def release(self) -> None: ...
@@ -173,6 +175,9 @@ class _AiohttpResponse:
 
     def iter_any(self) -> AsyncIterator[bytes]:
         return self._resp.content.iter_any()
+
+    def at_end(self) -> bool:
+        return self._resp.content.at_eof()
 
     async def read(self) -> bytes:
         return await self._resp.read()
@@ -454,6 +459,7 @@ class Proxy:
     ) -> None:
         length = resp.content_length
         watch: asyncio.Future[Any] | None = None
+        ended = False
         try:
             if length is not None and length <= _SMALL_BODY:
                 body = await resp.read()
@@ -473,7 +479,10 @@ class Proxy:
                     capture.feed(chunk)
                 if watch is not None and watch.done():
                     raise ClientGone
-                await _send_body(send, chunk, more=True)
+                # The upstream's body is complete: its last bytes end the answer in
+                # the same write (one syscall and one wake-up of the client fewer).
+                ended = resp.at_end()
+                await _send_body(send, chunk, more=not ended)
         except _BROKEN as exc:
             record.complete = False
             record.error_type = (
@@ -486,7 +495,8 @@ class Proxy:
         finally:
             if watch is not None and not watch.done():
                 watch.cancel()
-        await _send_body(send, b"", more=False)
+        if not ended:
+            await _send_body(send, b"", more=False)
 
     async def _relay_rewritten(
         self,

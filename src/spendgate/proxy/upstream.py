@@ -144,6 +144,10 @@ class Response:
         self._connection.resume()
         return chunk
 
+    def at_end(self) -> bool:
+        """The whole body has arrived and been taken: nothing more will come."""
+        return self._eof and not self._chunks
+
     async def iter_any(self) -> AsyncIterator[bytes]:
         """The body as it arrives: whatever has arrived since the last chunk."""
         while (chunk := await self._next()) is not None:
