@@ -15,7 +15,7 @@ import httpx2
 import pytest
 
 from spendgate.proxy.auth import fingerprint
-from spendgate.testing.gateway import GatewayServer
+from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.upstream import FakeUpstream
 
 CLIENT_KEY = "sk-ant-api03-client-secret-key"
@@ -264,7 +264,20 @@ def test_upstream_reset_recorded_and_client_sees_broken_stream(
     assert rec["error_type"] == "upstream_reset"
 
 
-def test_client_disconnect_midstream_still_recorded(sqlite_gateway: GatewayServer) -> None:
+@pytest.mark.parametrize("server", ["spendgate", "uvicorn"])
+def test_client_disconnect_midstream_still_recorded(
+    server: str, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    # spendgate's protocol raises at the next send once the client has gone (ASGI 2.4);
+    # under uvicorn's, which drops such sends, the relay watches receive() instead.
+    settings = gateway_settings(
+        tmp_path, upstream.url, f"sqlite:///{tmp_path / 'spendgate.db'}", http_server=server
+    )
+    with GatewayServer(settings) as gateway:
+        _disconnect_midstream_and_check(gateway)
+
+
+def _disconnect_midstream_and_check(sqlite_gateway: GatewayServer) -> None:
     body = {
         "model": "claude-haiku-4-5",
         "max_tokens": 50,

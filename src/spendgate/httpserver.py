@@ -20,10 +20,14 @@ server protocol"):
 ASGI semantics are uvicorn's: the body is handed over as it arrives (reading
 pauses while 256 KiB wait for the app), ``Expect: 100-continue`` is answered on the
 first ``receive()``, ``http.disconnect`` comes once the answer is complete or the
-client has gone, sends after the client has gone are dropped, an answer without a
+client has gone, an answer without a
 length is chunked, HEAD and 204/304 answers carry no body, an app that fails before
 answering gets a 500, after that the connection is closed. Pipelined requests wait
-their turn. ``uvicorn.Config.limit_concurrency`` and WebSocket upgrades are not
+their turn. One difference, from ASGI 2.4 (``spec_version`` "2.4"): once the client
+has gone, ``send()`` raises ``ClientDisconnected`` (an ``OSError``, uvicorn's class)
+instead of dropping the message, so an app streaming an answer stops at its next
+send without a task watching ``receive()`` (Starlette does the same for 2.4 servers).
+``uvicorn.Config.limit_concurrency`` and WebSocket upgrades are not
 supported (the gateway uses neither; an ``Upgrade`` request is answered as plain
 HTTP/1.1 and the connection closed after it).
 """
@@ -40,6 +44,7 @@ from typing import Any
 
 import httptools
 from uvicorn.protocols.utils import (
+    ClientDisconnected,
     get_client_addr,
     get_local_addr,
     get_path_with_query_string,
@@ -169,6 +174,8 @@ class _Cycle:
         if not self.started:
             if kind != "http.response.start":
                 raise RuntimeError(f"expected http.response.start, got {kind!r}")
+            if self.disconnected or self.protocol.closing:
+                raise ClientDisconnected  # ASGI 2.4: an OSError once the client has gone
             self._start(message["status"], message.get("headers", ()))
             return
         if kind != "http.response.body":
@@ -179,7 +186,9 @@ class _Cycle:
         more: bool = message.get("more_body", False)
         protocol = self.protocol
         if self.disconnected or protocol.closing:
-            return  # the client has gone: sends are dropped, as uvicorn does
+            # ASGI 2.4: the app learns at its next send that the client has gone (uvicorn's
+            # protocol drops the message instead), so it needs no task watching receive().
+            raise ClientDisconnected
         data = body
         if self.head_only or self.status in _NO_BODY_STATUS:
             data = b""
@@ -453,7 +462,7 @@ class GatewayProtocol(asyncio.Protocol):
             path = urllib.parse.unquote(path)
         scope = {
             "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": version,
             "server": self.server,
             "client": self.client,
@@ -510,7 +519,10 @@ class GatewayProtocol(asyncio.Protocol):
                 self._close()
             raise
         except BaseException:
-            log.exception("Exception in ASGI application")
+            if cycle.disconnected:  # the app stopped because the client had gone
+                log.debug("ASGI application ended on a disconnect", exc_info=True)
+            else:
+                log.exception("Exception in ASGI application")
             if not cycle.started and not cycle.disconnected:
                 self._fail(cycle)
             elif not cycle.complete:

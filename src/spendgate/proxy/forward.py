@@ -385,10 +385,11 @@ class Proxy:
             await self._upstream_failed(send, record, 502, "api_error", f"unreachable ({exc})")
             return
         # Once the request body is read, the only message left on ``receive`` is
-        # the client's disconnect: a streamed relay watches it (see _relay_body).
-        body_read = data is None or info.body is not None
+        # the client's disconnect: a streamed relay watches it (see _relay_body),
+        # unless the server's send() raises once the client has gone (ASGI 2.4).
+        watch = (data is None or info.body is not None) and _drops_sends_when_gone(scope)
         try:
-            await self._relay(resp, send, record, receive if body_read else None, batch)
+            await self._relay(resp, send, record, receive if watch else None, batch)
         finally:
             resp.release()
 
@@ -468,8 +469,8 @@ class Proxy:
                     capture.feed(body)
                 await _send_body(send, body, more=False)
                 return
-            # uvicorn drops sends to a gone client silently, so a streamed relay
-            # watches for the disconnect (a one-shot body needs no watch task).
+            # uvicorn's protocol drops sends to a gone client silently, so there a
+            # streamed relay watches for the disconnect (a one-shot body needs none).
             if receive is not None:
                 watch = asyncio.ensure_future(_disconnected(receive))
             async for chunk in resp.iter_any():
@@ -560,6 +561,17 @@ class Proxy:
             self.submit(record)
         except Exception:  # recording must never break the proxied call
             log.exception("could not submit call record %s", record.id)
+
+
+# ASGI versions whose servers may drop a send to a gone client instead of raising OSError.
+_DROPPING_SPECS = frozenset({"2.0", "2.1", "2.2", "2.3"})
+
+
+def _drops_sends_when_gone(scope: Scope) -> bool:
+    """Whether the server drops sends once the client has gone (uvicorn's protocol) rather
+    than raising ``OSError`` from them (ASGI 2.4: spendgate's own, spendgate.httpserver)."""
+    asgi = scope.get("asgi")
+    return not isinstance(asgi, dict) or asgi.get("spec_version", "2.0") in _DROPPING_SPECS
 
 
 async def _refuse(send: Send, record: CallRecord, refusal: Refused) -> None:
