@@ -556,3 +556,34 @@ async def test_a_relayed_stream_ends_in_the_write_of_its_last_bytes(end_known: b
         assert sent == [(b"event: a\n\n", True), (b"event: message_stop\n\n", False)]
     else:
         assert sent == [(b"event: a\n\n", True), (b"event: message_stop\n\n", True), (b"", False)]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_gone_before_the_head_still_gets_its_call_priced(
+    sqlite_gateway: GatewayServer, stream: bool
+) -> None:
+    # The client gives up while the upstream works (a timeout on a long call); the
+    # answer comes later and is billed all the same: its usage is read, not relayed.
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 50,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{sqlite_gateway.url}/v1/messages",
+            json=body,
+            headers={"x-api-key": CLIENT_KEY, "x-fake-sleep": "1.0"},
+            timeout=httpx.Timeout(10, read=0.3),
+        )
+    deadline = time.monotonic() + 10
+    recs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not recs:
+        time.sleep(0.2)
+        recs = records(sqlite_gateway)
+    (rec,) = recs
+    assert rec["status_code"] == 200
+    assert rec["complete"] is False and rec["error_type"] == "client_disconnected"
+    assert rec["input_tokens"] > 0
+    assert rec["pricing_status"] == "priced" and rec["cost_usd"] not in (None, "0.000000000")

@@ -433,16 +433,20 @@ class Proxy:
                 return
             capture = batch.tee(encoding)
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": resp.status,
-                    "headers": _response_headers(resp),
-                }
-            )
-        except OSError as exc:
-            raise ClientGone from exc
-        try:
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": resp.status,
+                        "headers": _response_headers(resp),
+                    }
+                )
+            except OSError as exc:
+                # The client went before the head (a timeout on a long call): what the
+                # upstream answered is billed all the same, so its usage is still read.
+                if capture is not None:
+                    await _read_usage_only(resp, capture)
+                raise ClientGone from exc
             await self._relay_body(resp, send, record, capture, receive)
         finally:
             if capture is not None:
@@ -572,6 +576,28 @@ def _drops_sends_when_gone(scope: Scope) -> bool:
     than raising ``OSError`` from them (ASGI 2.4: spendgate's own, spendgate.httpserver)."""
     asgi = scope.get("asgi")
     return not isinstance(asgi, dict) or asgi.get("spec_version", "2.0") in _DROPPING_SPECS
+
+
+# How long the usage of an answer whose client has gone is waited for, at most.
+_GONE_USAGE_SECONDS = 10.0
+
+
+async def _read_usage_only(resp: UpstreamResponse, capture: Capture) -> None:
+    """Feed ``capture`` without relaying: a one-shot body whole, a stream up to its first
+    usage (``message_start``: the input's tokens), then stop; best effort, bounded."""
+    try:
+        async with asyncio.timeout(_GONE_USAGE_SECONDS):
+            if resp.content_length is not None and resp.content_length <= _SMALL_BODY:
+                capture.feed(await resp.read())
+                return
+            if not isinstance(capture, SseCapture):
+                return  # a large body: not read for a client who is not there
+            async for chunk in resp.iter_any():
+                capture.feed(chunk)
+                if capture.captured.usage is not None:
+                    return
+    except _BROKEN:
+        return
 
 
 async def _refuse(send: Send, record: CallRecord, refusal: Refused) -> None:
