@@ -70,6 +70,9 @@ def _status_line(status: int) -> bytes:
 
 
 _STATUS = {status: _status_line(status) for status in range(100, 600)}
+# The lengths of the header names an answer's framing depends on: content-length,
+# transfer-encoding, connection.
+_FRAMING_SIZES = frozenset({14, 17, 10})
 
 
 def _own_answer(status: int, message: str) -> bytes:
@@ -222,14 +225,15 @@ class _Cycle:
         length: int | None = None
         defaults = protocol.server_state.default_headers  # uvicorn's Config(headers=...)
         for name, value in (*defaults, *headers) if defaults else headers:
-            lower = name.lower()
-            if lower == b"content-length":
-                length = int(value)  # kept where the app put it (header order is kept)
-            elif lower == b"transfer-encoding":
-                continue  # the framing is this server's (chunked when no length)
-            elif lower == b"connection" and b"close" in value.lower():
-                self.keep_alive = False
-                continue
+            if len(name) in _FRAMING_SIZES:  # lower-cased only when it may be one of them
+                lower = name.lower()
+                if lower == b"content-length":
+                    length = int(value)  # kept where the app put it (header order is kept)
+                elif lower == b"transfer-encoding":
+                    continue  # the framing is this server's (chunked when no length)
+                elif lower == b"connection" and b"close" in value.lower():
+                    self.keep_alive = False
+                    continue
             head += [name, b": ", value, b"\r\n"]
             lines += 1
         if length is not None:

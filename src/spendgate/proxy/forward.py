@@ -552,13 +552,13 @@ class Proxy:
             record.complete = False
 
     def _finish(self, record: CallRecord, started: float) -> None:
-        elapsed = time.perf_counter() - started
-        record.latency_ms = round(elapsed * 1000, 3)
-        record.ended_at = record.created_at + timedelta(seconds=elapsed)
+        # Whole microseconds (what the timestamps hold), without round()'s decimal
+        # conversion: milliseconds with three decimals, as before.
+        micros = int((time.perf_counter() - started) * 1_000_000)
+        record.latency_ms = micros / 1000
+        record.ended_at = record.created_at + timedelta(microseconds=micros)
         if record.first_byte_at is not None:
-            record.ttft_ms = round(
-                (record.first_byte_at - record.created_at).total_seconds() * 1000, 3
-            )
+            record.ttft_ms = (record.first_byte_at - record.created_at) / _ONE_MS
         if record.model is None:
             record.model = record.model_requested
         try:
@@ -578,6 +578,7 @@ def _drops_sends_when_gone(scope: Scope) -> bool:
     return not isinstance(asgi, dict) or asgi.get("spec_version", "2.0") in _DROPPING_SPECS
 
 
+_ONE_MS = timedelta(milliseconds=1)
 # How long the usage of an answer whose client has gone is waited for, at most.
 _GONE_USAGE_SECONDS = 10.0
 
