@@ -14,7 +14,9 @@ import httpx
 import httpx2
 import pytest
 
-from spendgate.proxy.auth import fingerprint
+from spendgate.proxy.auth import Authenticator, fingerprint
+from spendgate.proxy.forward import Proxy
+from spendgate.records import CallRecord
 from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.upstream import FakeUpstream
 
@@ -41,6 +43,17 @@ def records(gateway: GatewayServer, **params: Any) -> list[dict[str, Any]]:
     assert resp.status_code == 200, resp.text
     data: list[dict[str, Any]] = resp.json()["data"]
     return data
+
+
+def records_once_written(gateway: GatewayServer, seconds: float = 10) -> list[dict[str, Any]]:
+    """The records, once there are any (a call still being answered upstream is recorded
+    when it ends)."""
+    deadline = time.monotonic() + seconds
+    recs = records(gateway)
+    while not recs and time.monotonic() < deadline:
+        time.sleep(0.1)
+        recs = records(gateway)
+    return recs
 
 
 def assert_usage_recorded(rec: dict[str, Any], usage: dict[str, Any]) -> None:
@@ -273,30 +286,21 @@ def test_client_disconnect_midstream_still_recorded(
     settings = gateway_settings(
         tmp_path, upstream.url, f"sqlite:///{tmp_path / 'spendgate.db'}", http_server=server
     )
-    with GatewayServer(settings) as gateway:
-        _disconnect_midstream_and_check(gateway)
-
-
-def _disconnect_midstream_and_check(sqlite_gateway: GatewayServer) -> None:
     body = {
         "model": "claude-haiku-4-5",
         "max_tokens": 50,
         "stream": True,
         "messages": [{"role": "user", "content": "x"}],
     }
-    with httpx.stream(
-        "POST",
-        f"{sqlite_gateway.url}/v1/messages",
-        json=body,
-        headers={"x-api-key": CLIENT_KEY, "x-fake-delay": "0.1", "x-fake-events": "30"},
-    ) as resp:
-        next(resp.iter_raw())
-    deadline = time.monotonic() + 10
-    recs: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and not recs:
-        recs = records(sqlite_gateway)
-        time.sleep(0.1)
-    (rec,) = recs
+    with GatewayServer(settings) as gateway:
+        with httpx.stream(
+            "POST",
+            f"{gateway.url}/v1/messages",
+            json=body,
+            headers={"x-api-key": CLIENT_KEY, "x-fake-delay": "0.1", "x-fake-events": "30"},
+        ) as resp:
+            next(resp.iter_raw())
+        (rec,) = records_once_written(gateway)
     assert rec["complete"] is False
     assert rec["error_type"] == "client_disconnected"
     assert rec["input_tokens"] > 0
@@ -534,10 +538,6 @@ class _ScriptedBody:
 
 @pytest.mark.parametrize("end_known", [True, False])
 async def test_a_relayed_stream_ends_in_the_write_of_its_last_bytes(end_known: bool) -> None:
-    from spendgate.proxy.auth import Authenticator
-    from spendgate.proxy.forward import Proxy
-    from spendgate.records import CallRecord
-
     proxy = Proxy(
         upstream_url="http://127.0.0.1:9",
         authenticator=Authenticator(
@@ -577,12 +577,7 @@ def test_a_client_gone_before_the_head_still_gets_its_call_priced(
             headers={"x-api-key": CLIENT_KEY, "x-fake-sleep": "1.0"},
             timeout=httpx.Timeout(10, read=0.3),
         )
-    deadline = time.monotonic() + 10
-    recs: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and not recs:
-        time.sleep(0.2)
-        recs = records(sqlite_gateway)
-    (rec,) = recs
+    (rec,) = records_once_written(sqlite_gateway)
     assert rec["status_code"] == 200
     assert rec["complete"] is False and rec["error_type"] == "client_disconnected"
     assert rec["input_tokens"] > 0

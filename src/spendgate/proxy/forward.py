@@ -53,6 +53,7 @@ _CREDENTIAL_HEADERS = frozenset({b"x-api-key", b"authorization"})
 _READABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
 # Bodies with a known length up to this size are read in one go and sent in one message.
 _SMALL_BODY = 256 * 1024
+_ONE_MS = timedelta(milliseconds=1)  # divides a timedelta into float milliseconds
 
 
 class ClientGone(Exception):
@@ -578,7 +579,6 @@ def _drops_sends_when_gone(scope: Scope) -> bool:
     return not isinstance(asgi, dict) or asgi.get("spec_version", "2.0") in _DROPPING_SPECS
 
 
-_ONE_MS = timedelta(milliseconds=1)
 # How long the usage of an answer whose client has gone is waited for, at most.
 _GONE_USAGE_SECONDS = 10.0
 
