@@ -447,3 +447,58 @@ def test_headers_configured_in_uvicorn_come_first() -> None:
         sock.sendall(b"GET /h HTTP/1.1\r\nHost: t\r\n\r\n")
         head = read_until(sock, b"GET /h  ").split(b"\r\n")
     assert head[1] == b"x-served-by: here" and head[2] == b"content-type: text/plain"
+
+
+def test_bytes_that_are_not_http_after_pipelined_requests_get_400_after_their_answers() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/slow":
+            await asyncio.sleep(0.2)  # still answering when the bad bytes arrive
+        await echo(scope, receive, send)
+
+    with Served(app) as served, served.connect() as sock:
+        sock.sendall(
+            b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"POST /next HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nn"
+            b"POST /cut HTTP/1.1\r\nHost: t\r\nContent-Length: zz\r\n\r\n"
+        )
+        data = read_all(sock)
+    # Both answers whole and in order, then the 400, then the connection closes.
+    slow, nxt, bad = data.index(b"GET /slow  "), data.index(b"POST /next  n"), data.index(b" 400 ")
+    assert slow < nxt < bad
+    assert data.endswith(b"Invalid HTTP request received.") and b"/cut" not in data
+
+
+def test_a_request_cut_short_by_bytes_that_are_not_http_closes_the_connection() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await echo(scope, receive, send)  # waits for the body, which never comes
+
+    with Served(app) as served, served.connect() as sock:
+        sock.sendall(
+            b"POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\nNOT A CHUNK SIZE\r\n"
+        )
+        assert read_all(sock) == b""
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [[b"2", b"3"], [b"-1"], [b"1_0"], [b"0x2"]],
+    ids=["conflicting", "negative", "underscore", "hex"],
+)
+def test_a_content_length_that_does_not_frame_the_answer_is_refused(lengths: list[bytes]) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await answer(send, 200, b"ab", [(b"content-length", n) for n in lengths])
+
+    with Served(app) as served, served.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_all(sock).startswith(b"HTTP/1.1 500")
+
+
+def test_a_repeated_equal_content_length_passes_with_its_whitespace() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await answer(send, 200, b"ab", [(b"content-length", b"2"), (b"Content-Length", b" 2 ")])
+
+    with Served(app) as served, served.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = read_until(sock, b"\r\n\r\nab")
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"\r\n\r\nab")

@@ -20,16 +20,19 @@ server protocol"):
 ASGI semantics are uvicorn's: the body is handed over as it arrives (reading
 pauses while 256 KiB wait for the app), ``Expect: 100-continue`` is answered on the
 first ``receive()``, ``http.disconnect`` comes once the answer is complete or the
-client has gone, an answer without a
-length is chunked, HEAD and 204/304 answers carry no body, an app that fails before
-answering gets a 500, after that the connection is closed. Pipelined requests wait
-their turn. One difference, from ASGI 2.4 (``spec_version`` "2.4"): once the client
-has gone, ``send()`` raises ``ClientDisconnected`` (an ``OSError``, uvicorn's class)
-instead of dropping the message, so an app streaming an answer stops at its next
-send without a task watching ``receive()`` (Starlette does the same for 2.4 servers).
-``uvicorn.Config.limit_concurrency`` and WebSocket upgrades are not
-supported (the gateway uses neither; an ``Upgrade`` request is answered as plain
-HTTP/1.1 and the connection closed after it).
+client has gone, an answer without a length is chunked, HEAD and 204/304 answers
+carry no body, an app that fails before answering gets a 500, after that the
+connection is closed. Pipelined requests wait their turn. Where it differs: bytes
+that are not HTTP get their 400 once the requests before them are answered (uvicorn
+writes it at once, into an answer in flight), and ``content-length`` headers of an
+answer that disagree or are not a number are refused like a line break; and, from
+ASGI 2.4 (``spec_version`` "2.4"): once the client has gone, ``send()`` raises
+``ClientDisconnected`` (an ``OSError``, uvicorn's class) instead of dropping the
+message, so an app streaming an answer stops at its next send without a task
+watching ``receive()`` (Starlette does the same for 2.4 servers).
+``uvicorn.Config.limit_concurrency`` and WebSocket upgrades are not supported (the
+gateway uses neither; an ``Upgrade`` request is answered as plain HTTP/1.1 and the
+connection closed after it).
 """
 
 from __future__ import annotations
@@ -227,8 +230,11 @@ class _Cycle:
         for name, value in (*defaults, *headers) if defaults else headers:
             if len(name) in _FRAMING_SIZES:  # lower-cased only when it may be one of them
                 lower = name.lower()
-                if lower == b"content-length":
-                    length = int(value)  # kept where the app put it (header order is kept)
+                if lower == b"content-length":  # kept where the app put it (order is kept)
+                    digits = value.strip(b" \t")
+                    if not digits.isdigit() or (length is not None and int(digits) != length):
+                        raise RuntimeError(f"content-length {value!r} does not frame the answer")
+                    length = int(digits)
                 elif lower == b"transfer-encoding":
                     continue  # the framing is this server's (chunked when no length)
                 elif lower == b"connection" and b"close" in value.lower():
@@ -315,6 +321,7 @@ class GatewayProtocol(asyncio.Protocol):
         self._idle_since = 0.0
         self._active = False  # bytes arrived since the idle timer last looked
         self.closing = False
+        self.invalid = False  # bytes that were not HTTP followed the requests in flight
         self.stopping = False  # the server is shutting down: answer, then close
 
     # -- connection ---------------------------------------------------------------
@@ -365,9 +372,26 @@ class GatewayProtocol(asyncio.Protocol):
             self.pause_reading()
         except httptools.HttpParserError:
             log.warning("Invalid HTTP request received.")
-            if self.running is None or self.running.complete:
-                self.transport.write(_own_answer(400, "Invalid HTTP request received."))
+            self._invalid_request()
+
+    def _invalid_request(self) -> None:
+        """Bytes that are not HTTP: a 400, then the connection closes. Requests complete
+        before them (pipelined, or one being answered) are answered first, in order."""
+        bad, self.reading = self.reading, None
+        running = self.running
+        if bad is not None and bad is running:
+            # The request being answered is itself cut short: its app may still be
+            # reading the body, so no answer can follow it; the connection just closes.
             self._close()
+            return
+        if bad is not None and bad in self.waiting:
+            self.waiting.remove(bad)  # never run: its request is not valid
+        if running is None or running.complete:
+            self.transport.write(_own_answer(400, "Invalid HTTP request received."))
+            self._close()
+            return
+        self.invalid = True  # answered() sends the 400 after the last answer due
+        self.pause_reading()
 
     def shutdown(self) -> None:
         """The server is stopping: close now if no answer is in flight, else after it."""
@@ -404,7 +428,7 @@ class GatewayProtocol(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.reading_paused and not self.closing and not self.waiting:
+        if self.reading_paused and not self.closing and not self.waiting and not self.invalid:
             reading = self.reading
             if reading is not None and reading.body_size > HIGH_WATER:
                 return
@@ -559,8 +583,12 @@ class GatewayProtocol(asyncio.Protocol):
         if not cycle.keep_alive or self.closing:
             self._close()
             return
-        self._idle_since = self.loop.time()
-        self._arm_idle_timer()
         if self.waiting:
             self._run(self.waiting.popleft())
+        elif self.invalid:  # bytes that were not HTTP came after this request
+            self.transport.write(_own_answer(400, "Invalid HTTP request received."))
+            self._close()
+            return
+        self._idle_since = self.loop.time()
+        self._arm_idle_timer()
         self.resume_reading()
