@@ -117,6 +117,47 @@ async def test_queue_full_spills_to_spool_then_replays(tmp_path: Path) -> None:
     assert recorder.stats().lost == 0
 
 
+async def test_the_writer_sleeps_until_a_batch_is_due_not_at_each_record(tmp_path: Path) -> None:
+    # The first record of a batch starts a timer; the writer is not woken as the call
+    # ends (that cost a task step just as the client's next request came).
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.3)
+    await recorder.start()
+    try:
+        recorder.submit(CallRecord(status_code=200))
+        await asyncio.sleep(0.1)
+        assert recorder.stats().queue_depth == 1  # still waiting for its batch
+        await asyncio.sleep(0.1)
+        recorder.submit(CallRecord(status_code=200))  # joins the same batch
+        deadline = time.monotonic() + 5
+        while recorder.stats().written < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert recorder.stats().written == 2 and store.count_calls(CallFilter()) == 2
+    finally:
+        await recorder.stop()
+
+
+async def test_a_full_batch_and_a_backlog_go_without_waiting_for_the_timer(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", batch_size=2, flush_interval=60)
+    await recorder.start()
+    try:
+        for _ in range(5):  # two full batches, and one record behind them that waited
+            recorder.submit(CallRecord(status_code=200))
+        deadline = time.monotonic() + 5
+        while recorder.stats().written < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert recorder.stats().written == 5 and recorder.stats().queue_depth == 0
+        recorder.submit(CallRecord(status_code=200))  # a new batch of one waits its timer
+        await asyncio.sleep(0.2)
+        assert recorder.stats().queue_depth == 1
+    finally:
+        await recorder.stop()  # which writes it
+    assert store.count_calls(CallFilter()) == 6
+
+
 def test_a_failed_replay_and_new_spills_never_overwrite_each_other(tmp_path: Path) -> None:
     """Claim, fail, spill again, claim again: every spooled row is still there, once."""
     from spendgate.recording.spool import Spool

@@ -2,10 +2,10 @@
 
 The proxy calls :meth:`Recorder.submit`, which never blocks and never raises.
 One writer task drains a bounded queue, prices each record, and inserts a batch
-per transaction (on size or after ``flush_interval``). When the database fails,
-the batch goes to the spool and is replayed once the database answers again;
-only a record that neither the database nor the spool would take is lost, and
-it is counted.
+per transaction (on size, or ``flush_interval`` after the batch's first record).
+When the database fails, the batch goes to the spool and is replayed once the
+database answers again; only a record that neither the database nor the spool
+would take is lost, and it is counted.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ Pricer = Callable[[CallRecord], None]
 Observer = Callable[[list[CallRecord]], None]
 _STOP = object()
 _RETRY_SECONDS = 1.0
-_NAP_SECONDS = 0.02
 # With a writer process, records are priced, observed and encoded on the event loop
 # in slices of this many, yielding between slices so calls are not held up.
 _SLICE = 256
@@ -76,6 +75,11 @@ class Recorder:
         self.flush_interval = flush_interval
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Set when a batch is due: its first record's timer fired, a batch is full, or
+        # stop() was called. The timer is armed by the first record after a take.
+        self._due = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
         self.written = 0
         self.lost = 0
         self._unreported_loss = 0
@@ -87,11 +91,22 @@ class Recorder:
     # -- hot path ------------------------------------------------------------
 
     def submit(self, record: CallRecord) -> None:
-        """Hand a finished record over. Never blocks the caller, never raises."""
+        """Hand a finished record over. Never blocks the caller, never raises.
+
+        The writer is not woken now: the first record of a batch starts a timer, and the
+        writer takes the batch when it fires (``flush_interval`` later) or once a full
+        batch waits. Waking it at once cost a task step right after each answer, when the
+        client's next request comes (at concurrency 1, on the stream probe's TTFB)."""
+        queue = self._queue
         try:
-            self._queue.put_nowait(record)
+            queue.put_nowait(record)
         except asyncio.QueueFull:
             self._spill([record], reason="queue full")
+            return
+        if self._timer is None and self._loop is not None:
+            self._timer = self._loop.call_later(self.flush_interval, self._due.set)
+        elif queue.qsize() >= self.batch_size:
+            self._due.set()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -104,6 +119,9 @@ class Recorder:
                 log.error("%s; writing from a thread of the gateway instead", exc)
                 self.process = None
         self._spooled = await asyncio.to_thread(self.spool.pending)
+        self._loop = asyncio.get_running_loop()
+        if not self._queue.empty():  # records handed over before the start
+            self._due.set()
         self._task = asyncio.create_task(self._run(), name="spendgate-writer")
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -111,6 +129,7 @@ class Recorder:
         if self._task is None:
             return
         await self._queue.put(_STOP)
+        self._due.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
         except TimeoutError:
@@ -122,6 +141,9 @@ class Recorder:
             if rest:
                 self._spill(rest, reason="shutdown deadline")
         self._task = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.process is not None:
             await self.process.stop()
 
@@ -169,29 +191,32 @@ class Recorder:
                 return
 
     async def _next_batch(self) -> tuple[list[CallRecord], bool]:
-        timeout = None if not self._spooled else _RETRY_SECONDS
-        try:
-            first = await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return [], False
-        if first is _STOP:
-            return [], True
-        self._busy = True  # records held in a batch are not in the queue (flush waits)
-        batch = [first]
-        deadline = time.monotonic() + self.flush_interval
-        while True:
-            # Take what is queued without waiting per record (a wait_for per record
-            # cost a task and a timer each), then nap briefly until the batch is
-            # full or the flush interval is up.
-            while len(batch) < self.batch_size and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is _STOP:
-                    return [r for r in batch if isinstance(r, CallRecord)], True
+        if not self._due.is_set():
+            # Asleep until a batch is due (no wake-up per record, nor a nap loop while
+            # records trickle in), or, with records in the spool, until their retry.
+            timeout = None if not self._spooled else _RETRY_SECONDS
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._due.wait()
+            except TimeoutError:
+                return [], False
+        self._due.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        queue = self._queue
+        batch: list[CallRecord] = []
+        stop = False
+        while len(batch) < self.batch_size and not queue.empty():
+            item = queue.get_nowait()
+            if item is _STOP:
+                stop = True
+                break
+            if isinstance(item, CallRecord):
                 batch.append(item)
-            remaining = deadline - time.monotonic()
-            if len(batch) >= self.batch_size or remaining <= 0:
-                return [r for r in batch if isinstance(r, CallRecord)], False
-            await asyncio.sleep(min(remaining, _NAP_SECONDS))
+        if not queue.empty() and not stop:
+            self._due.set()  # a backlog: the next batch goes as soon as this one is written
+        return batch, stop
 
     def _drain_nowait(self) -> list[object]:
         items = []
