@@ -7,7 +7,13 @@ import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from spendgate.budgets.guard import LEASE_CALLS, LEASE_HEADROOM, BudgetGuard, Reservation
+from spendgate.budgets.guard import (
+    LEASE_CALLS,
+    LEASE_HEADROOM,
+    SETTLE_DELAY,
+    BudgetGuard,
+    Reservation,
+)
 from spendgate.budgets.model import Budget
 from spendgate.pricing import PriceBook
 from spendgate.proxy.auth import Resolved
@@ -149,3 +155,26 @@ async def test_no_lease_exceeds_its_share_of_the_room_left_and_spend_settles_exa
     # The last calls were reserved exactly, down to the last worst case or so (calls in
     # flight when one was refused spent less than they reserved).
     assert 0 <= limit - usage.spent_nanousd < 2 * WORST
+
+
+async def test_a_leased_settlement_is_written_by_a_timer_not_as_the_call_ends(
+    store: Store,
+) -> None:
+    # The call's end starts a timer (SETTLE_DELAY) instead of waking the ledger task
+    # then, when the client's next request is on its way; the round still comes.
+    budgets = BudgetStore(store.engine)
+    budget = _budget(budgets, 10**15)
+    guard = _guard(budgets)
+    spent: list[int] = []
+    assert await _call(guard, spent, 0)  # the first call reserves in the database
+    await guard.flush()
+    await asyncio.sleep(2 * SETTLE_DELAY)  # the last round is long past
+    rounds = guard.stats.transactions
+    assert await _call(guard, spent, 0)  # served from the lease, settled from memory
+    await asyncio.sleep(SETTLE_DELAY / 2)  # a ledger woken as the call ended wrote by now
+    assert guard.stats.transactions == rounds
+    await asyncio.sleep(SETTLE_DELAY + 0.1)
+    assert guard.stats.transactions == rounds + 1  # the timer's round
+    await guard.close()
+    usage = budgets.usage(budget.id, _period())
+    assert (usage.spent_nanousd, usage.reserved_nanousd) == (sum(spent), 0)

@@ -86,8 +86,9 @@ LEASE_HEADROOM = 64
 LEASE_REFILL = 4
 # A lease unused for this long (seconds) goes back to the database.
 LEASE_IDLE = 1.0
-# Settlements of leased calls wait up to this long to share one transaction (at
-# concurrency 1 a transaction per call kept the GIL busy between calls).
+# Settlements of leased calls wait this long to share one transaction (at concurrency
+# 1 a transaction per call kept the GIL busy between calls); a timer started by the
+# first of them wakes the ledger.
 SETTLE_DELAY = 0.05
 _RETRY_SECONDS = 1.0
 
@@ -240,6 +241,7 @@ class BudgetGuard:
         # How many of those hold an exact (unleased) reservation: urgent to write.
         self._exact_settling = 0
         self._wake = asyncio.Event()
+        self._settle_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self._last_round = float("-inf")
@@ -403,15 +405,25 @@ class BudgetGuard:
             log.exception("pricing failed for call %s while settling its budgets", record.id)
         if reservation.actual is not None and reservation.actual < reservation.amount:
             self._refill(reservation, reservation.amount - reservation.actual)
-        # The ledger task only needs waking when this settlement is urgent or the
-        # first since its last round (it then sleeps until SETTLE_DELAY is up): a
-        # wake per call cost more than the settlement itself.
+        # The ledger task is woken at once only when this settlement is urgent (a wake
+        # per call cost more than the settlement itself). The first leased one since
+        # the last round starts a timer instead: its round comes SETTLE_DELAY later,
+        # not as the call ends, when the client's next request is likely on its way.
         exact = not all(reservation.leased)
         first = not self._settling
         self._settling.append((reservation, record))
         if exact:
             self._exact_settling += 1
-        if exact or first:
+        if exact:
+            self._kick()
+        elif first and self._settle_timer is None:
+            self._settle_timer = asyncio.get_running_loop().call_later(
+                SETTLE_DELAY, self._settle_due
+            )
+
+    def _settle_due(self) -> None:
+        self._settle_timer = None
+        if self._settling:
             self._kick()
 
     def _refill(self, reservation: Reservation, spare: int) -> None:
@@ -432,6 +444,9 @@ class BudgetGuard:
         """Write pending settlements and give every lease back (gateway shutdown)."""
         while self._busy:
             await asyncio.sleep(0.005)
+        if self._settle_timer is not None:  # the round below writes what it waits for
+            self._settle_timer.cancel()
+            self._settle_timer = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -514,6 +529,9 @@ class BudgetGuard:
         self._requests = []
         settling, self._settling = self._settling, []
         self._exact_settling = 0
+        if settling and self._settle_timer is not None:
+            self._settle_timer.cancel()  # written by this round: nothing left to start
+            self._settle_timer = None
         now = self._clock()
         returns: list[tuple[Claim, int]] = []
         waiting = {_key(c) for r in requests for c in r.claims}
