@@ -15,7 +15,7 @@ import httpx2
 import pytest
 
 from spendgate.proxy.auth import Authenticator, fingerprint
-from spendgate.proxy.forward import Proxy
+from spendgate.proxy.forward import ClientGone, Proxy
 from spendgate.records import CallRecord
 from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.upstream import FakeUpstream
@@ -556,6 +556,50 @@ async def test_a_relayed_stream_ends_in_the_write_of_its_last_bytes(end_known: b
         assert sent == [(b"event: a\n\n", True), (b"event: message_stop\n\n", False)]
     else:
         assert sent == [(b"event: a\n\n", True), (b"event: message_stop\n\n", True), (b"", False)]
+
+
+@pytest.mark.parametrize("client_leaves", [False, True])
+async def test_a_relayed_chunk_is_written_before_the_capture_reads_it(
+    client_leaves: bool,
+) -> None:
+    # Parsing a usage event (message_start: ~6 us warm, several times that between
+    # calls) came before the write and so delayed the first byte; it now comes after,
+    # and a chunk the client did not take is still read for its usage.
+    proxy = Proxy(
+        upstream_url="http://127.0.0.1:9",
+        authenticator=Authenticator(
+            server_key=None, server_key_usable=False, allow_client_credentials=True
+        ),
+        submit=lambda record: None,
+    )
+    order: list[tuple[str, bytes]] = []
+
+    class Capture:
+        def feed(self, chunk: bytes) -> None:
+            order.append(("feed", chunk))
+
+    async def send(message: dict[str, Any]) -> None:
+        order.append(("send", message["body"]))
+        if client_leaves:
+            raise OSError("the client has gone")
+
+    body = _ScriptedBody([b"event: message_start\n\n", b"event: b\n\n"], end_known=True)
+    relay = proxy._relay_body(body, send, CallRecord(), Capture(), None)  # type: ignore[arg-type]
+    if client_leaves:
+        with pytest.raises(ClientGone):
+            await relay
+        assert order == [
+            ("send", b"event: message_start\n\n"),
+            ("feed", b"event: message_start\n\n"),
+        ]
+    else:
+        await relay
+        assert order == [
+            ("send", b"event: message_start\n\n"),
+            ("feed", b"event: message_start\n\n"),
+            ("send", b"event: b\n\n"),
+            ("feed", b"event: b\n\n"),
+        ]
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -481,14 +481,18 @@ class Proxy:
             async for chunk in resp.iter_any():
                 if record.first_byte_at is None:
                     self._mark_first_byte(record)
-                if capture is not None:
-                    capture.feed(chunk)
-                if watch is not None and watch.done():
-                    raise ClientGone
-                # The upstream's body is complete: its last bytes end the answer in
-                # the same write (one syscall and one wake-up of the client fewer).
-                ended = resp.at_end()
-                await _send_body(send, chunk, more=not ended)
+                try:
+                    if watch is not None and watch.done():
+                        raise ClientGone
+                    # The upstream's body is complete: its last bytes end the answer in
+                    # the same write (one syscall and one wake-up of the client fewer).
+                    ended = resp.at_end()
+                    await _send_body(send, chunk, more=not ended)
+                finally:
+                    # Read after the bytes are on their way (parsing a usage event cost
+                    # the client its wait), and even if the client has gone.
+                    if capture is not None:
+                        capture.feed(chunk)
         except _BROKEN as exc:
             record.complete = False
             record.error_type = (
