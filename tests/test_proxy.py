@@ -536,15 +536,20 @@ class _ScriptedBody:
         return self.end_known and self.left == 0
 
 
-@pytest.mark.parametrize("end_known", [True, False])
-async def test_a_relayed_stream_ends_in_the_write_of_its_last_bytes(end_known: bool) -> None:
-    proxy = Proxy(
+def _relay_only_proxy() -> Proxy:
+    """A proxy whose relay is called directly (no upstream, no recording)."""
+    return Proxy(
         upstream_url="http://127.0.0.1:9",
         authenticator=Authenticator(
             server_key=None, server_key_usable=False, allow_client_credentials=True
         ),
         submit=lambda record: None,
     )
+
+
+@pytest.mark.parametrize("end_known", [True, False])
+async def test_a_relayed_stream_ends_in_the_write_of_its_last_bytes(end_known: bool) -> None:
+    proxy = _relay_only_proxy()
     sent: list[tuple[bytes, bool]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -565,13 +570,7 @@ async def test_a_relayed_chunk_is_written_before_the_capture_reads_it(
     # Parsing a usage event (message_start: ~6 us warm, several times that between
     # calls) came before the write and so delayed the first byte; it now comes after,
     # and a chunk the client did not take is still read for its usage.
-    proxy = Proxy(
-        upstream_url="http://127.0.0.1:9",
-        authenticator=Authenticator(
-            server_key=None, server_key_usable=False, allow_client_credentials=True
-        ),
-        submit=lambda record: None,
-    )
+    proxy = _relay_only_proxy()
     order: list[tuple[str, bytes]] = []
 
     class Capture:
