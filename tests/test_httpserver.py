@@ -468,6 +468,27 @@ def test_bytes_that_are_not_http_after_pipelined_requests_get_400_after_their_an
     assert data.endswith(b"Invalid HTTP request received.") and b"/cut" not in data
 
 
+def test_a_pipelined_request_whose_body_is_not_http_is_never_run() -> None:
+    ran: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ran.append(scope["path"])
+        if scope["path"] == "/slow":
+            await asyncio.sleep(0.2)
+        await echo(scope, receive, send)
+
+    with Served(app) as served, served.connect() as sock:
+        sock.sendall(
+            b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"POST /queued HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\nNOT A CHUNK SIZE\r\n"
+        )
+        data = read_all(sock)
+    # Its head was read and it waited its turn; its body then broke: it is dropped.
+    assert data.index(b"GET /slow  ") < data.index(b" 400 ")
+    assert ran == ["/slow"] and b"/queued" not in data
+
+
 def test_a_request_cut_short_by_bytes_that_are_not_http_closes_the_connection() -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await echo(scope, receive, send)  # waits for the body, which never comes

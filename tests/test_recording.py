@@ -128,7 +128,7 @@ async def test_the_writer_sleeps_until_a_batch_is_due_not_at_each_record(tmp_pat
         await asyncio.sleep(0.1)
         assert recorder.stats().queue_depth == 1  # still waiting for its batch
         await asyncio.sleep(0.1)
-        recorder.submit(CallRecord(status_code=200))  # joins the same batch
+        recorder.submit(CallRecord(status_code=200))  # before the first one's timer fires
         deadline = time.monotonic() + 5
         while recorder.stats().written < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)

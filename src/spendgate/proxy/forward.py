@@ -8,6 +8,7 @@ the finished record is handed to the recorder, which writes it later.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -488,11 +489,15 @@ class Proxy:
                     # the same write (one syscall and one wake-up of the client fewer).
                     ended = resp.at_end()
                     await _send_body(send, chunk, more=not ended)
-                finally:
-                    # Read after the bytes are on their way (parsing a usage event cost
-                    # the client its wait), and even if the client has gone.
-                    if capture is not None:
-                        capture.feed(chunk)
+                except ClientGone:
+                    if capture is not None:  # billed all the same: read for its usage
+                        with contextlib.suppress(Exception):  # the client's exit stands
+                            capture.feed(chunk)
+                    raise
+                # Read after the bytes are on their way: parsing a usage event before
+                # the write cost the client its wait.
+                if capture is not None:
+                    capture.feed(chunk)
         except _BROKEN as exc:
             record.complete = False
             record.error_type = (

@@ -103,10 +103,10 @@ class Recorder:
         except asyncio.QueueFull:
             self._spill([record], reason="queue full")
             return
-        if self._timer is None and self._loop is not None:
-            self._timer = self._loop.call_later(self.flush_interval, self._due.set)
-        elif queue.qsize() >= self.batch_size:
+        if queue.qsize() >= self.batch_size:
             self._due.set()
+        elif self._timer is None and self._loop is not None:
+            self._timer = self._loop.call_later(self.flush_interval, self._due.set)
 
     # -- lifecycle -----------------------------------------------------------
 
