@@ -158,6 +158,26 @@ async def test_a_full_batch_and_a_backlog_go_without_waiting_for_the_timer(
     assert store.count_calls(CallFilter()) == 6
 
 
+async def test_a_record_handed_over_while_the_recorder_stops_is_spooled(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01)
+    await recorder.start()
+    recorder.submit(CallRecord(status_code=200))
+    stopping = asyncio.create_task(recorder.stop())
+    await asyncio.sleep(0)  # stop() has queued the writer's end
+    recorder.submit(CallRecord(status_code=200))  # a call that outlived the drain
+    await stopping
+    assert store.count_calls(CallFilter()) == 1
+    assert recorder.stats().spooled_pending == 1 and recorder.stats().lost == 0
+    again = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.01)
+    await again.start()  # the next start replays it
+    deadline = time.monotonic() + 10
+    while again.stats().spooled_pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await again.stop()
+    assert store.count_calls(CallFilter()) == 2
+
+
 def test_a_failed_replay_and_new_spills_never_overwrite_each_other(tmp_path: Path) -> None:
     """Claim, fail, spill again, claim again: every spooled row is still there, once."""
     from spendgate.recording.spool import Spool

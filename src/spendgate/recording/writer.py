@@ -137,9 +137,12 @@ class Recorder:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            rest = [item for item in self._drain_nowait() if isinstance(item, CallRecord)]
-            if rest:
-                self._spill(rest, reason="shutdown deadline")
+        # What is still queued (the deadline passed, or records came after the end was
+        # queued, from calls that outlived the drain) goes to the spool, replayed at the
+        # next start: never dropped uncounted.
+        rest = [item for item in self._drain_nowait() if isinstance(item, CallRecord)]
+        if rest:
+            self._spill(rest, reason="shutdown")
         self._task = None
         if self._timer is not None:
             self._timer.cancel()
