@@ -387,11 +387,14 @@ class GatewayProtocol(asyncio.Protocol):
         if bad is not None and bad in self.waiting:
             self.waiting.remove(bad)  # never run: its request is not valid
         if running is None or running.complete:
-            self.transport.write(_own_answer(400, "Invalid HTTP request received."))
-            self._close()
+            self._answer_invalid()
             return
         self.invalid = True  # answered() sends the 400 after the last answer due
         self.pause_reading()
+
+    def _answer_invalid(self) -> None:
+        self.transport.write(_own_answer(400, "Invalid HTTP request received."))
+        self._close()
 
     def shutdown(self) -> None:
         """The server is stopping: close now if no answer is in flight, else after it."""
@@ -586,8 +589,7 @@ class GatewayProtocol(asyncio.Protocol):
         if self.waiting:
             self._run(self.waiting.popleft())
         elif self.invalid:  # bytes that were not HTTP came after this request
-            self.transport.write(_own_answer(400, "Invalid HTTP request received."))
-            self._close()
+            self._answer_invalid()
             return
         self._idle_since = self.loop.time()
         self._arm_idle_timer()
