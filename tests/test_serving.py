@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from spendgate.keys import create_key
 from spendgate.settings import Settings
 from spendgate.storage import CallFilter, Store
+from spendgate.storage.budgets import BudgetStore
 from spendgate.storage.keys import KeyStore
 from spendgate.storage.migrate import current_revisions, head_revisions
 from spendgate.testing.process import SPENDGATE, GatewayProcess, run_cli, spendgate_env
@@ -220,3 +222,64 @@ def test_migrations_are_safe_when_replicas_start_together(pg_url: str, tmp_path:
     store = Store.open(pg_url, upgrade=False)
     assert set(current_revisions(store.engine)) == set(head_revisions())
     store.close()
+
+
+def test_a_budgeted_stream_cut_at_the_deadline_is_charged_to_its_budget(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """SIGTERM with a leased, budgeted stream in flight past the deadline: the budget's
+    counters end exact (what the recorded call cost is spent, nothing stays reserved)."""
+    db = f"sqlite:///{tmp_path / 'sg.db'}"
+    gw = GatewayProcess(
+        tmp_path / "home", database_url=db, upstream_url=upstream.url, shutdown_timeout=1
+    )
+    with gw:
+        made = httpx.post(
+            f"{gw.url}/api/keys", json={"label": "cut", "upstream_key": CLIENT_KEY}, timeout=10
+        )
+        assert made.status_code == 201, made.text
+        key = made.json()
+        budget = httpx.post(
+            f"{gw.url}/api/budgets",
+            json={"scope": "key", "value": key["id"], "limit_usd": "1000", "period": "monthly"},
+            timeout=10,
+        )
+        assert budget.status_code == 201, budget.text
+        result: dict[str, Any] = {}
+        started = threading.Event()
+
+        def stream() -> None:
+            try:
+                client = anthropic.Anthropic(base_url=gw.url, api_key=key["key"], max_retries=0)
+                with client.messages.stream(
+                    **BODY, extra_headers={"x-fake-delay": "0.5"}
+                ) as events:
+                    for _event in events:
+                        started.set()
+            except Exception as exc:
+                result["error"] = exc
+            finally:
+                started.set()
+
+        worker = threading.Thread(target=stream)
+        worker.start()
+        assert started.wait(10)
+        gw.signal(signal.SIGTERM)
+        worker.join(30)
+        assert gw.proc is not None
+        assert gw.proc.wait(30) == 0, gw.log()
+    assert "error" in result  # cut at the deadline
+    rows = _ledger(db)
+    assert len(rows) == 1 and rows[0]["complete"] is False
+    cost = rows[0]["cost_nanousd"]
+    assert cost is not None and cost > 0
+    store = Store.open(db)
+    try:
+        usage = BudgetStore(store.engine).usage(
+            budget.json()["id"], datetime.now(UTC).strftime("%Y-%m")
+        )
+    finally:
+        store.close()
+    assert usage.reserved_nanousd == 0, gw.log()
+    assert usage.spent_nanousd == cost, gw.log()
+    assert usage.calls == 1
