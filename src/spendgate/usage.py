@@ -9,7 +9,7 @@ input and cache counts of ``message_start``, so adding them would double-count.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeGuard
 
 JSON = dict[str, Any]
@@ -97,20 +97,23 @@ class Usage:
         tools = tools if _is_mapping(tools) else {}
         details = raw.get("output_tokens_details")
         details = details if _is_mapping(details) else {}
-        return cls(
-            input_tokens=_int(raw.get("input_tokens")),
-            output_tokens=_int(raw.get("output_tokens")),
-            cache_read_input_tokens=_int(raw.get("cache_read_input_tokens")),
-            cache_creation_5m_input_tokens=five,
-            cache_creation_1h_input_tokens=hour,
-            web_search_requests=_int(tools.get("web_search_requests")),
-            web_fetch_requests=_int(tools.get("web_fetch_requests")),
-            code_execution_requests=_int(tools.get("code_execution_requests")),
-            thinking_tokens=_int(details.get("thinking_tokens")),
-            service_tier=_str(raw.get("service_tier")),
-            inference_geo=_str(raw.get("inference_geo")),
-            speed=_str(raw.get("speed")),
-            raw=dict(raw),
+        return _filled(
+            cls,
+            (
+                _int(raw.get("input_tokens")),
+                _int(raw.get("output_tokens")),
+                _int(raw.get("cache_read_input_tokens")),
+                five,
+                hour,
+                _int(tools.get("web_search_requests")),
+                _int(tools.get("web_fetch_requests")),
+                _int(tools.get("code_execution_requests")),
+                _int(details.get("thinking_tokens")),
+                _str(raw.get("service_tier")),
+                _str(raw.get("inference_geo")),
+                _str(raw.get("speed")),
+                dict(raw),
+            ),
         )
 
     @classmethod
@@ -152,6 +155,19 @@ class Usage:
 
 
 _EMPTY = Usage()
+# The slots' own setters, in field order. A frozen dataclass's ``__init__`` sets each
+# field through ``object.__setattr__`` by name; :meth:`Usage.from_raw` (every call,
+# twice for a stream) fills the slots directly instead, for half the cost. The
+# instance stays frozen: assigning an attribute still raises.
+_SETTERS = tuple(getattr(Usage, name).__set__ for name in Usage.__slots__)
+assert tuple(f.name for f in fields(Usage)) == Usage.__slots__
+
+
+def _filled(cls: type[Usage], values: tuple[Any, ...]) -> Usage:
+    usage = object.__new__(cls)
+    for put, value in zip(_SETTERS, values, strict=True):
+        put(usage, value)
+    return usage
 
 
 def merge_usage(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> JSON:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from functools import lru_cache
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from spendgate.money import NANOS_PER_USD, from_nanos, to_nanos
 from spendgate.pricing.book import PriceBook
@@ -31,9 +31,9 @@ US_GEO_FACTOR = Decimal("1.1")
 _MODEL_ITERATIONS = ("message", "fallback_message", "advisor_message")
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
-    """The priced outcome of one call; money in integer nano-dollars."""
+class Cost(NamedTuple):
+    """The priced outcome of one call; money in integer nano-dollars (one per priced
+    call: a named tuple costs a third of a frozen dataclass to build)."""
 
     status: CostStatus
     total_nanousd: int | None
