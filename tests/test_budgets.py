@@ -14,10 +14,16 @@ from zoneinfo import ZoneInfo
 import anthropic
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spendgate.budgets import period_window
 from spendgate.budgets.estimate import worst_case
+from spendgate.budgets.guard import BudgetGuard
+from spendgate.budgets.model import SCOPES, Budget, BudgetIndex
 from spendgate.pricing import PriceBook
+from spendgate.proxy.auth import Resolved
+from spendgate.records import Attribution
 from spendgate.storage import Store
 from spendgate.storage.budgets import BudgetStore, Claim, Exhausted
 from spendgate.storage.keys import KeyStore
@@ -102,6 +108,55 @@ def test_worst_case_follows_the_price_row_in_effect(tmp_path: Path) -> None:
 
 
 # -- the store: all-or-nothing reservation ------------------------------------------
+
+
+_VALUES = st.sampled_from(["a", "b", "c"])
+_BUDGETS = st.lists(st.tuples(st.sampled_from(SCOPES), _VALUES), max_size=12).map(
+    lambda specs: [
+        Budget(f"b{i:03d}", f"b{i}", scope, "" if scope == "global" else value, "monthly", 10)
+        for i, (scope, value) in enumerate(specs)
+    ]
+)
+_WHO = st.builds(
+    Attribution,
+    key_id=st.none() | _VALUES,
+    team=st.none() | _VALUES,
+    user=st.none() | _VALUES,
+    project=st.none() | _VALUES,
+    tags=st.lists(_VALUES, max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(budgets=_BUDGETS, calls=st.lists(_WHO, min_size=1, max_size=6))
+def test_the_budget_index_finds_what_applies_to_says(
+    budgets: list[Budget], calls: list[Attribution]
+) -> None:
+    """Looked up by value and remembered per attribution, in id order (the lock order):
+    the same budgets as asking every one, for any budgets and calls, asked twice."""
+    index = BudgetIndex(budgets)
+    for who in [*calls, *calls]:
+        expected = [budget for budget in budgets if budget.applies_to(who)]
+        assert index.matching(who) == expected
+
+
+def test_claims_follow_a_reloaded_budget_list(tmp_path: Path) -> None:
+    """A new list of definitions (a reload) is indexed again: a budget added for a key
+    is claimed by that key's next call, and one deleted no longer is."""
+    guard = BudgetGuard(
+        BudgetStore(Store.open(f"sqlite:///{tmp_path / 'g.db'}").engine),
+        PriceBook.load(),
+        zone=ZoneInfo("UTC"),
+    )
+    resolved = Resolved(None, attribution=Attribution(key_id="k1", team="t"))
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    team = Budget("b1", "team", "team", "t", "monthly", 10)
+    key = Budget("b2", "key", "key", "k1", "daily", 10)
+    assert [c.budget for c in guard.claims_for([team], resolved, at)] == [team]
+    claims = guard.claims_for([team, key], resolved, at)
+    assert [(c.budget, c.period_key) for c in claims] == [(team, "2026-12"), (key, "2026-12-07")]
+    assert [c.budget for c in guard.claims_for([key], resolved, at)] == [key]
+    assert guard.claims_for([], resolved, at) == []
 
 
 def test_reserve_is_all_or_nothing_and_settle_releases(store: Store) -> None:

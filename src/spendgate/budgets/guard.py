@@ -62,7 +62,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 
 from spendgate.budgets.estimate import worst_case
-from spendgate.budgets.model import Budget, Period
+from spendgate.budgets.model import Budget, BudgetIndex, Period
 from spendgate.budgets.periods import PeriodWindow, period_window
 from spendgate.money import format_usd
 from spendgate.pricing import PriceBook, apply_cost
@@ -230,6 +230,7 @@ class BudgetGuard:
         self.ttl = ttl
         self._clock = clock
         self._budgets: list[Budget] = []
+        self._index: BudgetIndex | None = None  # of the list claims_for was last given
         self._loaded_at: float | None = None
         self._lock = asyncio.Lock()
         self._windows: dict[Period, PeriodWindow] = {}
@@ -286,11 +287,13 @@ class BudgetGuard:
 
     def claims_for(self, budgets: list[Budget], resolved: Resolved, at: datetime) -> list[Claim]:
         """The budgets a call counts against, each in its current period (in id order)."""
+        index = self._index
+        if index is None or index.budgets is not budgets:
+            index = self._index = BudgetIndex(budgets)
         out = []
-        for budget in budgets:
-            if budget.applies_to(resolved.attribution):
-                window = self._window(budget.period, at)
-                out.append(Claim(budget, window.key, window.start))
+        for budget in index.matching(resolved.attribution):
+            window = self._window(budget.period, at)
+            out.append(Claim(budget, window.key, window.start))
         return out
 
     async def reserve(self, resolved: Resolved, info: RequestInfo, path: str) -> Reservation | None:

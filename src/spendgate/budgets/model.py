@@ -67,3 +67,56 @@ class Budget:
                 self.created_at.isoformat().replace("+00:00", "Z") if self.created_at else None
             ),
         }
+
+
+# Attributions remembered by a BudgetIndex before it starts over (a call's tags are
+# part of it, so a client sending ever-new tags must not grow it without bound).
+_MATCHES_KEPT = 4096
+_BY_VALUE: tuple[tuple[Scope, str], ...] = (
+    ("key", "key_id"),
+    ("team", "team"),
+    ("user", "user"),
+    ("project", "project"),
+)
+
+
+class BudgetIndex:
+    """Budgets found by the values a call is attributed to, not by trying each one.
+
+    Built from a list in id order (the lock order); :meth:`matching` answers what
+    :meth:`Budget.applies_to` would, in that order, in time that does not grow with
+    the number of budgets (a company with a budget per user or key has thousands),
+    and remembers its answer per attribution.
+    """
+
+    def __init__(self, budgets: list[Budget]) -> None:
+        self.budgets = budgets
+        self._everyone: list[tuple[int, Budget]] = []
+        self._by_value: dict[tuple[str, str], list[tuple[int, Budget]]] = {}
+        for position, budget in enumerate(budgets):
+            if budget.scope == "global":
+                self._everyone.append((position, budget))
+            else:
+                key = (budget.scope, budget.scope_value)
+                self._by_value.setdefault(key, []).append((position, budget))
+        self._matches: dict[tuple[str | None, ...], list[Budget]] = {}
+
+    def matching(self, who: Attribution) -> list[Budget]:
+        """The budgets a call attributed to ``who`` counts against, in id order."""
+        memo = (who.key_id, who.team, who.user, who.project, *who.tags)
+        found = self._matches.get(memo)
+        if found is not None:
+            return found
+        hits = dict(self._everyone)
+        by_value = self._by_value
+        for scope, attr in _BY_VALUE:
+            value = getattr(who, attr)
+            if value is not None:
+                hits.update(by_value.get((scope, value), ()))
+        for tag in who.tags:
+            hits.update(by_value.get(("tag", tag), ()))
+        found = [hits[position] for position in sorted(hits)]
+        if len(self._matches) >= _MATCHES_KEPT:
+            self._matches.clear()
+        self._matches[memo] = found
+        return found
