@@ -9,12 +9,15 @@ from pathlib import Path
 import anthropic
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram
 
 from spendgate.budgets.admin import create_budget
 from spendgate.budgets.guard import LedgerStats
 from spendgate.keys import create_key
 from spendgate.observability.labels import OTHER, LabelCap
-from spendgate.observability.metrics import GatewayMetrics
+from spendgate.observability.metrics import GatewayMetrics, observe_many
 from spendgate.settings import Settings
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.budgets import BudgetStore
@@ -176,3 +179,55 @@ def test_budget_ledger_counters_follow_the_guard() -> None:
     assert read("spendgate_budget_ledger_transactions_total") == 10
     assert read("spendgate_budget_leases_total", kind="new") == 4
     assert read("spendgate_budget_leases_total", kind="topup") == 5
+
+
+_BOUNDS = (0.0001, 0.001, 0.05, 0.5, 1.0, 30.0)
+_VALUES = st.lists(
+    st.sampled_from([*_BOUNDS, 0.0, -1.0, float("inf")])
+    | st.floats(min_value=-1, max_value=100, allow_nan=False),
+    max_size=40,
+)
+
+
+def _histograms() -> tuple[CollectorRegistry, Histogram, Histogram]:
+    registry = CollectorRegistry()
+    one = Histogram("one_by_one", "observe per value", ["s"], buckets=_BOUNDS, registry=registry)
+    many = Histogram("counted", "observe_many", ["s"], buckets=_BOUNDS, registry=registry)
+    return registry, one, many
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches=st.lists(_VALUES, min_size=1, max_size=4))
+def test_observe_many_counts_what_observe_does(batches: list[list[float]]) -> None:
+    """Bucket counts exactly as ``observe`` one value at a time (bounds themselves,
+    zero, negatives and +Inf included), the sum to float precision, over batches."""
+    registry, one, many = _histograms()
+    for values in batches:
+        for value in values:
+            one.labels("x").observe(value)
+        observe_many(many.labels("x"), values)
+    samples = {
+        (metric.name, sample.name[len(metric.name) :], tuple(sorted(sample.labels.items()))): (
+            sample.value
+        )
+        for metric in registry.collect()
+        for sample in metric.samples
+        if not sample.name.endswith("_created")
+    }
+    for (name, suffix, labels), value in samples.items():
+        if name != "one_by_one":
+            continue
+        counted = samples[("counted", suffix, labels)]
+        if suffix == "_sum":
+            assert counted == pytest.approx(value, rel=1e-9, abs=1e-9)
+        else:
+            assert counted == value, (suffix, labels)
+
+
+def test_observe_many_uses_the_client_buckets() -> None:
+    """The counted path reads prometheus_client's bucket fields; if an upgrade renamed
+    them, observe_many would fall back to one observe per value (correct, slower)."""
+    _, _, many = _histograms()
+    child = many.labels("x")
+    assert all(hasattr(child, name) for name in ("_upper_bounds", "_buckets", "_sum"))
+    assert list(child._upper_bounds) == [*_BOUNDS, float("inf")]
