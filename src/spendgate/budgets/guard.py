@@ -229,6 +229,8 @@ class BudgetGuard:
         self.zone = zone
         self.ttl = ttl
         self._clock = clock
+        # Replaced whole on every reload, never changed in place: claims_for keeps an
+        # index of the list it was given and builds a new one for a new list.
         self._budgets: list[Budget] = []
         self._index: BudgetIndex | None = None  # of the list claims_for was last given
         self._loaded_at: float | None = None

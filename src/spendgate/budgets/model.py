@@ -70,8 +70,11 @@ class Budget:
 
 
 # Attributions remembered by a BudgetIndex before it starts over (a call's tags are
-# part of it, so a client sending ever-new tags must not grow it without bound).
-_MATCHES_KEPT = 4096
+# part of it, so a client sending ever-new tags must not grow it without bound), and
+# the most tags an attribution may have to be remembered (each tag is up to 200
+# characters: at most ~2 MB kept).
+_MATCHES_KEPT = 1024
+_TAGS_KEPT = 4
 _BY_VALUE: tuple[tuple[Scope, str], ...] = (
     ("key", "key_id"),
     ("team", "team"),
@@ -116,7 +119,8 @@ class BudgetIndex:
         for tag in who.tags:
             hits.update(by_value.get(("tag", tag), ()))
         found = [hits[position] for position in sorted(hits)]
-        if len(self._matches) >= _MATCHES_KEPT:
-            self._matches.clear()
-        self._matches[memo] = found
+        if len(who.tags) <= _TAGS_KEPT:
+            if len(self._matches) >= _MATCHES_KEPT:
+                self._matches.clear()
+            self._matches[memo] = found
         return found
