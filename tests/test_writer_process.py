@@ -4,6 +4,7 @@ when it dies, cannot start, or the gateway goes away."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import anthropic
 import pytest
 
+from spendgate.pricing import PriceBook, apply_cost
 from spendgate.recording.process import WriterProcess
 from spendgate.recording.writer import Recorder
 from spendgate.records import Attribution, CallRecord
@@ -207,6 +209,45 @@ async def test_batches_larger_than_a_slice_are_written_whole_with_their_rollups(
     )
     assert tuple(totals.one()) == (1000, sum(10 + i for i in range(1000)))
     store.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_the_cost_breakdown_stored_is_the_one_priced(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The breakdown crosses to the child as an object and is serialised there: what is
+    stored reads back as what pricing wrote on the record, by the child and by a thread."""
+    url = (
+        request.getfixturevalue("pg_url")
+        if database == "postgres"
+        else f"sqlite:///{tmp_path / 'db.sqlite'}"
+    )
+    book = PriceBook.load()
+    store = Store.open(url)
+    records = _records(40)
+    for record in records[:20]:
+        apply_cost(book, record)  # priced already, as a budgeted call is at settlement
+    recorder = Recorder(
+        store,
+        spool_dir=tmp_path / "spool",
+        flush_interval=0.01,
+        process=WriterProcess(url),
+        pricer=lambda record: apply_cost(book, record),
+    )
+    await recorder.start()
+    for record in records:
+        recorder.submit(record)
+    await recorder.flush()
+    await recorder.stop()
+    store.insert_calls(_records(1))  # a thread's path too: its breakdown is None
+    stored = {row["id"]: row for row in store.iter_call_rows(CallFilter())}
+    store.close()
+    assert len(stored) == 41
+    for record in records:
+        assert record.cost_breakdown
+        breakdown = stored[record.id]["cost_breakdown"]
+        assert json.loads(breakdown) == record.cost_breakdown
+        assert stored[record.id]["cost_nanousd"] == record.cost_nanousd
 
 
 def test_the_writer_process_exits_when_the_gateway_is_killed(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -22,6 +22,7 @@ CALL_COLUMNS: tuple[str, ...] = tuple(str(c.name) for c in calls.c)
 TIME_AT: tuple[int, ...] = tuple(i for i, c in enumerate(calls.c) if isinstance(c.type, UTCMicros))
 _ROW_VALUES = itemgetter(*CALL_COLUMNS)
 _COLUMN_AT = {name: i for i, name in enumerate(CALL_COLUMNS)}
+BREAKDOWN_AT = _COLUMN_AT["cost_breakdown"]
 
 
 def _opt_micros(value: datetime | None) -> int | None:
@@ -33,15 +34,16 @@ def _json(value: Any) -> str:
     return orjson.dumps(value if type(value) is dict else dict(value)).decode()
 
 
-def record_values(record: CallRecord) -> list[Any]:
+def record_values(record: CallRecord, *, breakdown: bool = True) -> list[Any]:
     """The ``calls`` row for a record as insert parameters: one value per column in
     ``CALL_COLUMNS`` order, times as integer microseconds, JSON columns serialised.
 
-    The writer's path: built straight from the record, without a row dict.
+    The writer's path: built straight from the record, without a row dict. With
+    ``breakdown=False`` the cost breakdown's column is left ``None``, for a caller
+    that hands the breakdown over as an object (:func:`fill_breakdowns` serialises it).
     """
     usage = record.usage
     attr = record.attribution
-    breakdown = record.cost_breakdown
     return [
         record.id,
         to_micros(record.created_at),
@@ -77,7 +79,9 @@ def record_values(record: CallRecord) -> list[Any]:
         _json(usage.raw) if usage.raw else None,
         record.cost_nanousd,
         record.cache_savings_nanousd,
-        orjson.dumps(breakdown).decode() if breakdown else None,
+        orjson.dumps(record.cost_breakdown).decode()
+        if breakdown and record.cost_breakdown
+        else None,
         record.pricing_status,
         record.price_book_version,
         attr.credential_fingerprint,
@@ -93,6 +97,15 @@ def record_values(record: CallRecord) -> list[Any]:
         record.user_agent,
         record.note,
     ]
+
+
+def fill_breakdowns(items: Iterable[tuple[list[Any], Any, Any]]) -> None:
+    """Serialise the cost breakdown of items whose column was left ``None`` (see
+    :func:`record_values`): the writer process does it, not the event loop, and the
+    breakdown crosses the socket once, as an object, instead of also as a string."""
+    for values, breakdown, _ in items:
+        if breakdown and values[BREAKDOWN_AT] is None:
+            values[BREAKDOWN_AT] = orjson.dumps(breakdown).decode()
 
 
 def values_to_row(values: list[Any]) -> dict[str, Any]:

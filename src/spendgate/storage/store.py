@@ -32,6 +32,7 @@ from spendgate.storage import migrate
 from spendgate.storage.calls import (
     CALL_COLUMNS,
     Cursor,
+    fill_breakdowns,
     row_to_api,
     values_to_row,
 )
@@ -215,6 +216,7 @@ class Store:
         return self.insert_items([parsed_row(row) for row in rows])
 
     def _insert(self, conn: Connection, items: list[Folded]) -> int:
+        fill_breakdowns(items)
         if self.dialect == "sqlite":
             new = _insert_sqlite(conn, items)
         elif self.dialect == "postgresql":
