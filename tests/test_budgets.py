@@ -143,11 +143,8 @@ def test_the_budget_index_finds_what_applies_to_says(
 def test_claims_follow_a_reloaded_budget_list(tmp_path: Path) -> None:
     """A new list of definitions (a reload) is indexed again: a budget added for a key
     is claimed by that key's next call, and one deleted no longer is."""
-    guard = BudgetGuard(
-        BudgetStore(Store.open(f"sqlite:///{tmp_path / 'g.db'}").engine),
-        PriceBook.load(),
-        zone=ZoneInfo("UTC"),
-    )
+    store = Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    guard = BudgetGuard(BudgetStore(store.engine), PriceBook.load(), zone=ZoneInfo("UTC"))
     resolved = Resolved(None, attribution=Attribution(key_id="k1", team="t"))
     at = datetime(2026, 12, 7, tzinfo=UTC)
     team = Budget("b1", "team", "team", "t", "monthly", 10)
@@ -157,6 +154,7 @@ def test_claims_follow_a_reloaded_budget_list(tmp_path: Path) -> None:
     assert [(c.budget, c.period_key) for c in claims] == [(team, "2026-12"), (key, "2026-12-07")]
     assert [c.budget for c in guard.claims_for([key], resolved, at)] == [key]
     assert guard.claims_for([], resolved, at) == []
+    store.close()
 
 
 def test_reserve_is_all_or_nothing_and_settle_releases(store: Store) -> None:

@@ -22,6 +22,7 @@ from spendgate.recording.process import WriterProcess
 from spendgate.recording.writer import Recorder
 from spendgate.records import Attribution, CallRecord
 from spendgate.storage import CallFilter, Store
+from spendgate.storage.calls import record_to_row
 from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.upstream import FakeUpstream
 from spendgate.usage import Usage
@@ -239,11 +240,15 @@ async def test_the_cost_breakdown_stored_is_the_one_priced(
         recorder.submit(record)
     await recorder.flush()
     await recorder.stop()
-    store.insert_calls(_records(1))  # a thread's path too: its breakdown is None
+    by_thread, spooled = _records(2), _records(2)
+    for record in [*by_thread, *spooled]:
+        apply_cost(book, record)
+    store.insert_calls(by_thread)  # a writer thread's path
+    store.insert_rows([record_to_row(record) for record in spooled])  # the spool's replay
     stored = {row["id"]: row for row in store.iter_call_rows(CallFilter())}
     store.close()
-    assert len(stored) == 41
-    for record in records:
+    assert len(stored) == 44
+    for record in [*records, *by_thread, *spooled]:
         assert record.cost_breakdown
         breakdown = stored[record.id]["cost_breakdown"]
         assert json.loads(breakdown) == record.cost_breakdown

@@ -75,12 +75,6 @@ class Budget:
 # characters: at most ~2 MB kept).
 _MATCHES_KEPT = 1024
 _TAGS_KEPT = 4
-_BY_VALUE: tuple[tuple[Scope, str], ...] = (
-    ("key", "key_id"),
-    ("team", "team"),
-    ("user", "user"),
-    ("project", "project"),
-)
 
 
 class BudgetIndex:
@@ -112,12 +106,11 @@ class BudgetIndex:
             return found
         hits = dict(self._everyone)
         by_value = self._by_value
-        for scope, attr in _BY_VALUE:
-            value = getattr(who, attr)
+        wanted = [("key", who.key_id), ("team", who.team), ("user", who.user)]
+        wanted += [("project", who.project), *(("tag", tag) for tag in who.tags)]
+        for scope, value in wanted:
             if value is not None:
                 hits.update(by_value.get((scope, value), ()))
-        for tag in who.tags:
-            hits.update(by_value.get(("tag", tag), ()))
         found = [hits[position] for position in sorted(hits)]
         if len(who.tags) <= _TAGS_KEPT:
             if len(self._matches) >= _MATCHES_KEPT:

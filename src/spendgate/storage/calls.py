@@ -34,13 +34,13 @@ def _json(value: Any) -> str:
     return orjson.dumps(value if type(value) is dict else dict(value)).decode()
 
 
-def record_values(record: CallRecord, *, breakdown: bool = True) -> list[Any]:
+def record_values(record: CallRecord) -> list[Any]:
     """The ``calls`` row for a record as insert parameters: one value per column in
-    ``CALL_COLUMNS`` order, times as integer microseconds, JSON columns serialised.
+    ``CALL_COLUMNS`` order, times as integer microseconds, JSON columns serialised
+    except the cost breakdown's, left ``None`` (:func:`fill_breakdowns` serialises it
+    from the record's object where the row is stored or spooled).
 
-    The writer's path: built straight from the record, without a row dict. With
-    ``breakdown=False`` the cost breakdown's column is left ``None``, for a caller
-    that hands the breakdown over as an object (:func:`fill_breakdowns` serialises it).
+    The writer's path: built straight from the record, without a row dict.
     """
     usage = record.usage
     attr = record.attribution
@@ -79,9 +79,7 @@ def record_values(record: CallRecord, *, breakdown: bool = True) -> list[Any]:
         _json(usage.raw) if usage.raw else None,
         record.cost_nanousd,
         record.cache_savings_nanousd,
-        orjson.dumps(record.cost_breakdown).decode()
-        if breakdown and record.cost_breakdown
-        else None,
+        None,  # cost_breakdown: see fill_breakdowns
         record.pricing_status,
         record.price_book_version,
         attr.credential_fingerprint,
@@ -122,7 +120,9 @@ def values_to_row(values: list[Any]) -> dict[str, Any]:
 def record_to_row(record: CallRecord) -> dict[str, Any]:
     """The ``calls`` row for a record as a dict (JSON columns serialised, times as
     datetimes): what the spool keeps."""
-    return values_to_row(record_values(record))
+    values = record_values(record)
+    fill_breakdowns([(values, record.cost_breakdown, None)])
+    return values_to_row(values)
 
 
 def row_values(row: Mapping[str, Any]) -> list[Any]:

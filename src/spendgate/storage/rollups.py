@@ -198,7 +198,7 @@ def call_item(record: CallRecord) -> Folded:
     """A record as the writer hands calls over: insert parameters straight from the
     record, and the breakdown and tags as objects (the breakdown's column is filled
     from the object at insert, by :func:`~spendgate.storage.calls.fill_breakdowns`)."""
-    return record_values(record, breakdown=False), record.cost_breakdown, record.attribution.tags
+    return record_values(record), record.cost_breakdown, record.attribution.tags
 
 
 def parsed_row(row: Mapping[str, Any]) -> Folded:
