@@ -88,11 +88,14 @@ class Governance:
             self.limiter.invalidate()
 
     async def close(self) -> None:
-        """Write pending budget settlements and give leases back (gateway shutdown)."""
+        """Write pending budget settlements and give budget and rate-limit leases back
+        (gateway shutdown)."""
         if self.ledger is not None:
             await self.ledger.stop()
         if self.guard is not None:
             await self.guard.close()
+        if self.limiter is not None:
+            await self.limiter.close()
 
     async def resolve_key(self, secret: str) -> ProxyKeyGrant:
         """The proxy's key resolver."""

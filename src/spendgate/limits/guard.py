@@ -9,6 +9,20 @@ own output-token limits the same way). After the call, :meth:`LimitGuard.settle`
 replaces the token estimates with the real counts; a limit on requests only
 needs no settlement at all.
 
+**Leases.** A process that takes calls from one bucket quickly (at least
+``LEASE_MIN_CALLS`` a second) takes a lease with the next call: room for as many
+calls as it took in the last second, at most ``LEASE_MAX_CALLS`` and at most
+1/``LEASE_SHARE`` of the limit's minute, and only while the bucket keeps
+``LEASE_HEADROOM`` leases free behind it (so close to the limit every call is
+checked in the database, exactly). The calls after it are taken from memory and
+settled there; the guard's task tops the lease up in the background once less than
+1/``LEASE_REFILL`` of it is left, and gives back what is unused after
+``LEASE_IDLE`` seconds, when a limit is deleted and at shutdown. What a process
+holds is counted in the bucket like calls, so leases never let more through than
+the limit; they only date a call at its lease rather than its start, which can let
+through at most what one lease holds more, once, after a bucket drained while a
+lease sat unused (at most 1 % of the limit's minute per process).
+
 A call over a limit is refused with HTTP 429 ``rate_limit_error`` and a
 ``retry-after`` header: unlike an exhausted budget, the SDKs should retry.
 A single call larger than a whole minute's worth of a token limit is let
@@ -19,16 +33,17 @@ counted in full, so the calls after it wait longer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from spendgate.budgets.estimate import BYTES_PER_TOKEN, MISSING_MAX_TOKENS
-from spendgate.limits.model import RateLimit, unit_name
+from spendgate.limits.model import METRICS, RateLimit, unit_name
 from spendgate.proxy.auth import Resolved
 from spendgate.proxy.errors import Refused
 from spendgate.proxy.forward import RequestInfo
@@ -36,6 +51,22 @@ from spendgate.records import CallRecord
 from spendgate.storage.limits import Charge, LimitStore, RateLimited
 
 log = logging.getLogger("spendgate.limits")
+
+# A lease holds at most this share of the limit's minute (1/100: 1 %) ...
+LEASE_SHARE = 100
+# ... and room for at most this many calls.
+LEASE_MAX_CALLS = 256
+# A process leases from a bucket once it takes at least this many calls a second from it.
+LEASE_MIN_CALLS = 4
+# A lease is topped up once less than 1/LEASE_REFILL of it is left.
+LEASE_REFILL = 2
+# Seconds a lease may sit unused before it goes back to its bucket.
+LEASE_IDLE = 1.0
+# Calls are counted per bucket over windows of this many seconds to size leases.
+RATE_WINDOW = 1.0
+_RETRY_SECONDS = 1.0
+
+_Key = tuple[str, str]  # (limit id, subject)
 
 
 def wall_us() -> int:
@@ -45,9 +76,11 @@ def wall_us() -> int:
 
 @dataclass
 class LimitHold:
-    """What one in-flight call took from its rate-limit buckets."""
+    """What one in-flight call took from its rate-limit buckets, and per bucket whether
+    from this process's lease (settled in memory) or from the database alone."""
 
     charges: list[Charge]
+    leased: tuple[bool, ...] = ()
     settled: bool = field(default=False)
 
     @property
@@ -73,6 +106,94 @@ def counted_tokens(record: CallRecord) -> tuple[int, int]:
     return usage.input_tokens + usage.cache_creation_input_tokens, usage.output_tokens
 
 
+def _key(charge: Charge) -> _Key:
+    return (charge.limit.id, charge.subject)
+
+
+@dataclass(eq=False)
+class _Slot:
+    """This process's lease on one bucket: what it holds per metric (units, in
+    ``METRICS`` order; negative: taken beyond the lease, owed to the bucket)."""
+
+    limit: RateLimit
+    subject: str
+    used_at: float
+    window_at: float
+    held: list[int] = field(default_factory=lambda: [0, 0, 0])
+    lease: Charge | None = None  # the last lease's size; None: this bucket is not leased
+    unit: Charge | None = None  # what the call that took it cost (leases are sized in calls)
+    topping: bool = False
+    fetching: asyncio.Future[None] | None = None  # a call's take with a lease, in flight
+    window_calls: int = 0
+    last_window: int = 0
+
+    def __post_init__(self) -> None:
+        # 1 for the metrics the limit covers: the others are neither held nor owed.
+        self.mask = tuple(int(self.limit.per_minute(m) is not None) for m in METRICS)
+        self.covered = tuple(i for i, covered in enumerate(self.mask) if covered)
+
+    def covers(self, charge: Charge) -> bool:
+        """Whether the lease has room for ``charge`` on every rate of the limit."""
+        held, amounts = self.held, charge.amounts
+        return all(held[i] >= amounts[i] for i in self.covered)
+
+    def add(self, charge: Charge, sign: int = 1) -> None:
+        """Hold ``charge`` more (``sign`` -1: less), on the metrics the limit covers."""
+        held, mask = self.held, self.mask
+        held[0] += sign * charge.requests * mask[0]
+        held[1] += sign * charge.input_tokens * mask[1]
+        held[2] += sign * charge.output_tokens * mask[2]
+
+    def as_charge(self, amounts: Sequence[int] | None = None) -> Charge:
+        """``amounts`` (default: what is held) on this bucket, as a charge."""
+        r, i, o = self.held if amounts is None else amounts
+        return Charge(self.limit, self.subject, r, i, o)
+
+    def low(self) -> bool:
+        """Whether less than 1/LEASE_REFILL of the lease is left on some rate."""
+        lease = self.lease
+        if lease is None:
+            return False
+        held, amounts = self.held, lease.amounts
+        return any(held[i] * LEASE_REFILL < amounts[i] for i in self.covered)
+
+    def count_call(self, now: float) -> int:
+        """Count one call; the calls taken in about the last ``RATE_WINDOW`` seconds."""
+        elapsed = now - self.window_at
+        if elapsed >= RATE_WINDOW:
+            self.last_window = self.window_calls if elapsed < 2 * RATE_WINDOW else 0
+            self.window_at, self.window_calls = now, 0
+        self.window_calls += 1
+        return self.recent()
+
+    def recent(self) -> int:
+        """The calls taken in about the last ``RATE_WINDOW`` seconds."""
+        return max(self.last_window, self.window_calls)
+
+    def surplus(self, over: int = 3) -> list[int]:
+        """What to give back now: a debt in full, and down to one lease what is held
+        beyond ``over`` halves of one (settled calls' unused estimates come back to the
+        lease). Settling asks past three halves, the task gives back past two, so a
+        lease that hovers at the mark does not wake the task on every call."""
+        lease = self.lease
+        out = [0, 0, 0]
+        for i, metric in enumerate(METRICS):
+            held = self.held[i]
+            one = lease.cost(metric) if lease is not None else 0
+            if held < 0 or 2 * held > over * one:
+                out[i] = held - one if held > 0 else held
+        return out
+
+    def top_up(self, lease: Charge) -> Charge:
+        """Of ``lease``, the rates that run low (the others are not taken again)."""
+        held = self.held
+        amounts = [
+            lease.cost(m) if held[i] * LEASE_REFILL < lease.cost(m) else 0
+            for i, m in enumerate(METRICS)
+        ]
+        return self.as_charge(amounts)
+
+
 class LimitGuard:
     """The proxy's rate-limit hooks."""
 
@@ -91,6 +212,17 @@ class LimitGuard:
         self._limits: list[RateLimit] = []
         self._loaded_at: float | None = None
         self._lock = asyncio.Lock()
+        self._slots: dict[_Key, _Slot] = {}
+        # Leases on limits deleted since they were taken, to give back (calls under
+        # them settle in the database: they are no longer in ``_slots``).
+        self._retired: list[_Slot] = []
+        self._topups: list[_Slot] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._busy = False  # a round is writing (shutdown waits for it)
+        self._closing = False
+        # Database transactions: calls' takes and settlements, the task's rounds.
+        self.transactions = 0
 
     def invalidate(self) -> None:
         """Forget the cached definitions (after a change made in this process)."""
@@ -105,7 +237,18 @@ class LimitGuard:
             if self._loaded_at is None or self._clock() - self._loaded_at >= self.ttl:
                 self._limits = await asyncio.to_thread(self.store.list_limits)
                 self._loaded_at = self._clock()
+                self._retire_deleted()
         return self._limits
+
+    def _retire_deleted(self) -> None:
+        """A lease on a limit that is gone (or changed) goes back at once."""
+        current = {limit.id: limit for limit in self._limits}
+        for key, slot in list(self._slots.items()):
+            if current.get(slot.limit.id) != slot.limit:
+                del self._slots[key]
+                self._retired.append(slot)
+        if self._retired:
+            self._kick()
 
     @staticmethod
     def charges_for(limits: list[RateLimit], resolved: Resolved, info: RequestInfo) -> list[Charge]:
@@ -126,12 +269,97 @@ class LimitGuard:
         charges = self.charges_for(await self.limits(), resolved, info)
         if not charges:
             return None
-        now = self._now_us()
+        if self._take_from_leases(charges):
+            return LimitHold(charges, (True,) * len(charges))
+        return await self._take_in_database(charges)
+
+    def _take_from_leases(self, charges: list[Charge]) -> bool:
+        """Take every charge from this process's leases, or none of them."""
+        slots = []
+        for charge in charges:
+            slot = self._slots.get(_key(charge))
+            if slot is None or not slot.covers(charge):
+                return False
+            slots.append(slot)
+        now = self._clock()
+        for slot, charge in zip(slots, charges, strict=True):
+            self._use(slot, charge, now)
+        return True
+
+    def _use(self, slot: _Slot, charge: Charge, now: float) -> None:
+        slot.add(charge, -1)
+        slot.used_at = now
+        slot.count_call(now)
+        if not slot.topping and slot.low():
+            slot.topping = True
+            self._topups.append(slot)
+            self._kick()
+
+    @staticmethod
+    def _lease_for(slot: _Slot, unit: Charge) -> Charge | None:
+        """A lease of calls costing ``unit``: as many as were taken from this bucket in
+        the last second, within the limit's share; None below ``LEASE_MIN_CALLS``."""
+        limit = unit.limit
+        fits = min((limit.per_minute(m) or 0) // max(unit.cost(m), 1) for m in limit.metrics)
+        calls = min(slot.recent(), LEASE_MAX_CALLS, fits // LEASE_SHARE)
+        return unit.times(calls) if calls >= LEASE_MIN_CALLS else None
+
+    def _slot(self, charge: Charge, now: float) -> _Slot:
+        slot = self._slots.get(_key(charge))
+        if slot is None:
+            slot = self._slots[_key(charge)] = _Slot(
+                charge.limit, charge.subject, used_at=now, window_at=now
+            )
+        return slot
+
+    async def _take_in_database(self, charges: list[Charge]) -> LimitHold:
+        """Take what the leases do not cover in one transaction, with a lease where the
+        bucket has room for one, and the rest from the leases."""
+        while True:  # one take at a time per bucket: the others wait for its lease
+            waiting = {
+                slot.fetching
+                for charge in charges
+                if (slot := self._slots.get(_key(charge))) is not None and slot.fetching is not None
+            }
+            if not waiting:
+                break
+            await asyncio.wait(waiting)
+            if self._take_from_leases(charges):
+                return LimitHold(charges, (True,) * len(charges))
+        now = self._clock()
+        local: list[tuple[_Slot, Charge]] = []
+        short: list[tuple[_Slot, Charge]] = []
+        for charge in charges:
+            slot = self._slot(charge, now)
+            (local if slot.covers(charge) else short).append((slot, charge))
+        for slot, charge in local:
+            self._use(slot, charge, now)
+        for slot, _ in short:
+            slot.count_call(now)
+        leases = [self._lease_for(slot, charge) for slot, charge in short]
+        returns: list[tuple[_Slot, Charge]] = []
+        for slot, _ in short:  # a leftover too small for this call goes back first
+            if any(slot.held):
+                returns.append((slot, slot.as_charge()))
+                slot.held = [0, 0, 0]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for slot, _ in short:
+            slot.fetching = done
+        now_us = self._now_us()
         try:
-            await asyncio.to_thread(self.store.take, charges, now)
-        except RateLimited as limited:
-            raise refusal(limited, now) from None
-        except SQLAlchemyError as exc:
+            self.transactions += 1
+            granted = await asyncio.to_thread(
+                self.store.take,
+                [charge for _, charge in short],
+                now_us,
+                leases=leases,
+                returns=[back for _, back in returns],
+            )
+        except (RateLimited, SQLAlchemyError) as exc:  # nothing was written
+            for slot, charge in local + returns:
+                slot.add(charge)
+            if isinstance(exc, RateLimited):
+                raise refusal(exc, now_us) from None
             log.error("rate limit check failed, refusing the call: %s", type(exc).__name__)
             raise Refused(
                 503,
@@ -140,7 +368,19 @@ class LimitGuard:
                 "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
                 reason="rate_limit_unavailable",
             ) from exc
-        return LimitHold(charges)
+        finally:
+            done.set_result(None)
+            for slot, _ in short:
+                if slot.fetching is done:
+                    slot.fetching = None
+        leased = {id(charge): True for _, charge in local}
+        for (slot, charge), lease, got in zip(short, leases, granted, strict=True):
+            leased[id(charge)] = got
+            if got and lease is not None:
+                slot.add(lease)
+                slot.lease, slot.unit = lease, charge
+                slot.used_at = self._clock()
+        return LimitHold(charges, tuple(leased[id(charge)] for charge in charges))
 
     async def settle(self, hold: LimitHold | None, record: CallRecord) -> None:
         """Count the call's real tokens instead of the estimates (never raises)."""
@@ -150,22 +390,162 @@ class LimitGuard:
         if not hold.counts_tokens:
             return
         input_tokens, output_tokens = counted_tokens(record)
-        actual = [Charge(c.limit, c.subject, 1, input_tokens, output_tokens) for c in hold.charges]
-        await self._settle(hold, actual, record.id)
+        settling = [
+            (charge, Charge(charge.limit, charge.subject, 1, input_tokens, output_tokens), leased)
+            for charge, leased in zip(hold.charges, hold.leased, strict=True)
+            if charge.limit.counts_tokens  # a limit on requests alone has nothing to settle
+        ]
+        await self._settle(settling, record.id)
 
     async def release(self, hold: LimitHold | None) -> None:
         """Give everything back: the call was never forwarded (never raises)."""
         if hold is None or hold.settled:
             return
         hold.settled = True
-        actual = [Charge(c.limit, c.subject) for c in hold.charges]
-        await self._settle(hold, actual, "(not forwarded)")
+        settling = [
+            (charge, Charge(charge.limit, charge.subject), leased)
+            for charge, leased in zip(hold.charges, hold.leased, strict=True)
+        ]
+        await self._settle(settling, "(not forwarded)")
 
-    async def _settle(self, hold: LimitHold, actual: list[Charge], what: str) -> None:
+    async def _settle(self, settling: list[tuple[Charge, Charge, bool]], what: str) -> None:
+        """Replace what each call took (``taken``) by what it used (``actual``): a charge
+        taken under a lease still held settles into it (the difference is held, or
+        owed), the others in the database."""
+        taken, used = [], []
+        for charge, actual, leased in settling:
+            slot = self._slots.get((charge.limit.id, charge.subject)) if leased else None
+            if slot is None:
+                taken.append(charge)
+                used.append(actual)
+                continue
+            slot.add(charge)
+            slot.add(actual, -1)
+            if any(slot.surplus()):
+                self._kick()
+        if not taken:
+            return
         try:
-            await asyncio.to_thread(self.store.settle, hold.charges, actual, self._now_us())
+            self.transactions += 1
+            await asyncio.to_thread(self.store.settle, taken, used, self._now_us())
         except Exception:  # settlement must never break the proxied call
             log.exception("could not settle rate limits for call %s", what)
+
+    # -- the lease task ------------------------------------------------------------
+
+    def _kick(self) -> None:
+        if self._closing:
+            return
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="spendgate-rate-limit-leases"
+            )
+        self._wake.set()
+
+    def _next_round_in(self) -> float | None:
+        """Seconds until a lease falls idle (None: nothing held)."""
+        held = [slot.used_at for slot in self._slots.values() if any(slot.held)]
+        if not held:
+            return None
+        return max(0.0, min(held) + LEASE_IDLE - self._clock())
+
+    def _due(self) -> bool:
+        """Whether something is to be written now: a top-up, a deleted limit's lease, a
+        debt or a surplus."""
+        return (
+            bool(self._topups)
+            or any(any(slot.held) for slot in self._retired)
+            or any(any(slot.surplus(over=2)) for slot in self._slots.values())
+        )
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            if not self._due():
+                try:
+                    # Not wait_for (see the budget guard): a cancellation must not be lost.
+                    async with asyncio.timeout(self._next_round_in()):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            self._busy = True
+            try:
+                await self._round()
+            except Exception:  # the task must survive anything
+                log.exception("rate limit leases: could not write, retrying")
+                await asyncio.sleep(_RETRY_SECONDS)
+            finally:
+                self._busy = False
+
+    async def _round(self, *, everything: bool = False) -> None:
+        """One transaction: give back idle, surplus and deleted leases, top up low ones."""
+        now = self._clock()
+        returns: list[tuple[_Slot, Charge]] = []
+        idle: list[tuple[_Key, _Slot]] = []
+        for slot in self._retired:
+            if any(slot.held):
+                returns.append((slot, slot.as_charge()))
+        for key, slot in self._slots.items():
+            if everything or now - slot.used_at >= LEASE_IDLE:
+                back = slot.as_charge()
+                idle.append((key, slot))
+            else:
+                back = slot.as_charge(slot.surplus(over=2))
+            if back.requests or back.input_tokens or back.output_tokens:
+                returns.append((slot, back))
+        for slot, back in returns:  # taken out now: calls meanwhile use what is left
+            slot.add(back, -1)
+        topups, self._topups = self._topups, []
+        wanted: list[tuple[_Slot, Charge]] = []
+        for slot in topups:
+            slot.topping = False
+            if everything or slot.unit is None or not slot.low():
+                continue
+            lease = self._lease_for(slot, slot.unit)  # sized to the rate now
+            if lease is None:  # the calls slowed down: no more leases
+                slot.lease = None
+                continue
+            slot.lease = lease
+            wanted.append((slot, slot.top_up(lease)))
+        if returns or wanted:
+            try:
+                self.transactions += 1
+                granted = await asyncio.to_thread(
+                    self.store.rebalance,
+                    [back for _, back in returns],
+                    [lease for _, lease in wanted],
+                    self._now_us(),
+                )
+            except BaseException:
+                for slot, back in returns:  # nothing was written: still held
+                    slot.add(back)
+                raise
+            for (slot, lease), got in zip(wanted, granted, strict=True):
+                if got:
+                    slot.add(lease)
+                    slot.used_at = self._clock()
+                else:  # near the limit: its calls are checked in the database again
+                    slot.lease = None
+        self._retired = [s for s in self._retired if any(s.held) or s.fetching is not None]
+        for key, slot in idle:  # forgotten once idle with nothing held
+            still = everything or self._clock() - slot.used_at >= LEASE_IDLE
+            if still and self._slots.get(key) is slot and not any(slot.held) and not slot.fetching:
+                del self._slots[key]
+
+    async def close(self) -> None:
+        """Give every lease back (gateway shutdown)."""
+        self._closing = True
+        while self._busy:
+            await asyncio.sleep(0.005)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self._round(everything=True)
+        except Exception:  # shutdown goes on; what was held drains within a minute
+            log.exception("could not give rate limit leases back at shutdown")
 
 
 def refusal(limited: RateLimited, now_us: int) -> Refused:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal, get_args
 
 from spendgate.records import Attribution
@@ -52,12 +53,12 @@ class RateLimit:
             return self.input_tokens_per_minute
         return self.output_tokens_per_minute
 
-    @property
+    @cached_property
     def metrics(self) -> tuple[Metric, ...]:
         """The metrics this limit covers."""
         return tuple(m for m in METRICS if self.per_minute(m) is not None)
 
-    @property
+    @cached_property
     def counts_tokens(self) -> bool:
         """Whether calls under this limit must be settled to their real token counts."""
         return self.input_tokens_per_minute is not None or self.output_tokens_per_minute is not None

@@ -22,6 +22,11 @@ fraction of a second of bucket updates, which lets a few more calls through in
 the minute after a crash. In exchange a take costs a round trip, not a WAL
 flush (8 ms -> well under 1 ms per call on a modest disk; see bench/limits.py).
 
+Leases: a busy gateway process takes a little more than one call's worth at a time
+(``take(..., leases=...)``, :meth:`LimitStore.rebalance`) and hands it out from
+memory (see :mod:`spendgate.limits.guard`); what it holds is counted in the bucket
+like any call, and what it gives back is subtracted (``returns``).
+
 Clocks: "now" is the gateway's wall clock. A bucket never moves backwards, so a
 replica whose clock lags only drains a little less; keep replicas on NTP.
 """
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, TextClause, delete, select, text
 from sqlalchemy import update as sql_update
@@ -41,19 +46,26 @@ from spendgate.storage.keys import NotFound
 from spendgate.storage.limits_schema import rate_limit_buckets, rate_limits
 
 MINUTE_US = 60_000_000
+# A lease is taken only where the bucket keeps this many more of it free behind it.
+LEASE_HEADROOM = 4
 # Longest idle time drained in one step; with MAX_PER_MINUTE it keeps products in 64 bits.
 MAX_ELAPSED_US = 86_400_000_000
 
 
-@dataclass(frozen=True)
-class Charge:
-    """What one call takes from one bucket, in units (requests, tokens)."""
+class Charge(NamedTuple):
+    """What one call takes from one bucket, in units (requests, tokens). A named tuple:
+    several are built for every call."""
 
     limit: RateLimit
     subject: str
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+
+    @property
+    def amounts(self) -> tuple[int, int, int]:
+        """The units of each metric, in ``METRICS`` order."""
+        return (self.requests, self.input_tokens, self.output_tokens)
 
     def cost(self, metric: Metric) -> int:
         """The units of ``metric`` this charge takes."""
@@ -63,6 +75,26 @@ class Charge:
     def order(self) -> tuple[str, str]:
         """The lock order."""
         return (self.limit.id, self.subject)
+
+    def plus(self, other: Charge) -> Charge:
+        """This charge and ``other`` (on the same bucket) taken together."""
+        return Charge(
+            self.limit,
+            self.subject,
+            self.requests + other.requests,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+        )
+
+    def times(self, factor: int) -> Charge:
+        """``factor`` times this charge."""
+        return Charge(
+            self.limit,
+            self.subject,
+            self.requests * factor,
+            self.input_tokens * factor,
+            self.output_tokens * factor,
+        )
 
 
 @dataclass(frozen=True)
@@ -259,7 +291,10 @@ class LimitStore:
         if self.dialect == "postgresql":
             conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
-    def _take_one(self, conn: Connection, charge: Charge, now_us: int) -> bool:
+    def _take_one(
+        self, conn: Connection, charge: Charge, now_us: int, keep: Charge | None = None
+    ) -> bool:
+        """Take ``charge`` if it fits, leaving ``keep`` free behind it as well."""
         params: dict[str, Any] = {
             "limit_id": charge.limit.id,
             "subject": charge.subject,
@@ -269,32 +304,91 @@ class LimitStore:
             rate = charge.limit.per_minute(metric) or 0
             params[f"rate_{metric}"] = rate
             params[f"add_{metric}"] = min(charge.cost(metric), rate) * MINUTE_US
-            params[f"cap_{metric}"] = rate * MINUTE_US
+            free = 0 if keep is None else keep.cost(metric)
+            params[f"cap_{metric}"] = (rate - free) * MINUTE_US
         return conn.execute(self._take_sql, params).first() is not None
 
-    def take(self, charges: Sequence[Charge], now_us: int) -> None:
+    def _take_lease(self, conn: Connection, charge: Charge, lease: Charge, now_us: int) -> bool:
+        """Take ``charge`` and ``lease`` if the bucket keeps ``LEASE_HEADROOM`` leases free
+        behind them (an empty bucket is always created: the guard sizes leases far below
+        a minute's worth)."""
+        return self._take_one(conn, charge.plus(lease), now_us, lease.times(LEASE_HEADROOM))
+
+    def _give_back(self, conn: Connection, held: Charge, now_us: int) -> None:
+        """Subtract what a process held and did not use (a negative amount: what it owes)."""
+        params: dict[str, Any] = {
+            "limit_id": held.limit.id,
+            "subject": held.subject,
+            "now": now_us,
+        }
+        for metric in METRICS:
+            rate = held.limit.per_minute(metric) or 0
+            params[f"rate_{metric}"] = rate
+            params[f"delta_{metric}"] = -held.cost(metric) * MINUTE_US if rate else 0
+        if any(params[f"delta_{m}"] for m in METRICS):
+            conn.execute(self._settle_sql, params)
+
+    def take(
+        self,
+        charges: Sequence[Charge],
+        now_us: int,
+        *,
+        leases: Sequence[Charge | None] | None = None,
+        returns: Sequence[Charge] = (),
+    ) -> tuple[bool, ...]:
         """Take every charge from its bucket, or none of them.
 
         Raises :class:`RateLimited` for a bucket without room (the charges are
         then not taken; the bucket's ``refused`` count goes up). A charge on a
         limit deleted meanwhile is skipped.
+
+        ``leases`` (one per charge, or None): more to take with the charge for the
+        caller to hand out later, taken only where the bucket keeps
+        ``LEASE_HEADROOM`` times as much free behind it; otherwise the charge alone.
+        ``returns``: what the caller held and gives back first, in the same
+        transaction. Returns, per charge, whether its lease was taken.
         """
-        ordered = sorted(charges, key=lambda c: c.order)
-        while ordered:
+        wanted = list(leases) if leases is not None else [None] * len(charges)
+        pending = sorted(zip(charges, wanted, strict=True), key=lambda p: p[0].order)
+        back = sorted(returns, key=lambda c: c.order)
+        while True:
+            granted: dict[int, bool] = {}
             try:
                 with self.engine.begin() as conn:
                     self._relaxed(conn)
-                    for charge in ordered:
-                        if not self._take_one(conn, charge, now_us):
+                    for held in back:
+                        self._give_back(conn, held, now_us)
+                    for charge, lease in pending:
+                        if lease is not None and self._take_lease(conn, charge, lease, now_us):
+                            granted[id(charge)] = True
+                        elif self._take_one(conn, charge, now_us):
+                            granted[id(charge)] = False
+                        else:
                             raise _NoRoom(charge)  # rolls the whole transaction back
-                return
+                return tuple(granted.get(id(c), False) for c in charges)
             except _NoRoom as no_room:
                 refused = no_room.charge
             level = self._count_refusal(refused)
             if level is not None:
                 raise self._limited(refused, level, now_us)
             # No bucket and no room: the limit was deleted after it was cached.
-            ordered = [c for c in ordered if c is not refused]
+            pending = [p for p in pending if p[0] is not refused]
+
+    def rebalance(
+        self, returns: Sequence[Charge], leases: Sequence[Charge], now_us: int
+    ) -> tuple[bool, ...]:
+        """In one transaction, give back ``returns`` (see :meth:`take`) and take each of
+        ``leases`` where the bucket keeps ``LEASE_HEADROOM`` times it free behind it.
+        Returns, per lease, whether it was taken; nothing is refused or counted."""
+        with self.engine.begin() as conn:
+            self._relaxed(conn)
+            for held in sorted(returns, key=lambda c: c.order):
+                self._give_back(conn, held, now_us)
+            granted = {}
+            for lease in sorted(leases, key=lambda c: c.order):
+                keep = lease.times(LEASE_HEADROOM)
+                granted[id(lease)] = self._take_one(conn, lease, now_us, keep)
+            return tuple(granted[id(lease)] for lease in leases)
 
     def _count_refusal(self, charge: Charge) -> Level | None:
         b = rate_limit_buckets.c
