@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +18,17 @@ from click.testing import CliRunner
 from sqlalchemy import event
 
 from spendgate.cli.main import cli
+from spendgate.limits.guard import LEASE_IDLE, LEASE_MIN_CALLS, LimitGuard
 from spendgate.limits.model import RateLimit
+from spendgate.proxy.auth import Resolved
+from spendgate.proxy.errors import Refused
+from spendgate.proxy.forward import RequestInfo
+from spendgate.records import Attribution, CallRecord
 from spendgate.storage import Store
 from spendgate.storage.limits import MINUTE_US, Charge, LimitStore, RateLimited, wait_us
 from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.upstream import FakeUpstream
+from spendgate.usage import Usage
 
 UPSTREAM_KEY = "sk-ant-api03-upstream-limits-test-secret"
 MODEL = "claude-sonnet-4-6"
@@ -112,6 +121,157 @@ def test_each_value_and_single_value_subjects() -> None:
     assert one.subject(who) == "Eng"
     assert one.subject(Attribution(team="Ops")) is None
     assert RateLimit("3", "g", "global", "", requests_per_minute=1).subject(Attribution()) == ""
+
+
+# -- leases: busy buckets counted from memory -------------------------------------------
+
+
+class _Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _guard(limits: LimitStore, clock: Callable[[], float] = time.monotonic) -> LimitGuard:
+    # The wall clock stands still: buckets do not drain, so their levels are exact sums.
+    return LimitGuard(limits, ttl=0.0, clock=clock, now_us=lambda: T0)
+
+
+def _info(max_tokens: int) -> RequestInfo:
+    return RequestInfo(model=MODEL, max_tokens=max_tokens, body=b"x" * 300)
+
+
+def _resolved(key: str = "k1") -> Resolved:
+    return Resolved(attribution=Attribution(key_id=key), upstream_auth=None)
+
+
+def _used(input_tokens: int, output_tokens: int) -> CallRecord:
+    record = CallRecord()
+    record.usage = Usage.from_raw({"input_tokens": input_tokens, "output_tokens": output_tokens})
+    return record
+
+
+async def _calls(
+    guard: LimitGuard, n: int, rng: random.Random, out: list[tuple[int, int]]
+) -> list[str]:
+    """``n`` calls one after another; what each really used goes to ``out``."""
+    outcomes = []
+    for _ in range(n):
+        try:
+            hold = await guard.reserve(_resolved(), _info(1000), "/v1/messages")
+        except Refused:
+            outcomes.append("refused")
+            continue
+        await asyncio.sleep(0)
+        used = (rng.randrange(0, 100), rng.randrange(0, 1000))
+        out.append(used)
+        await guard.settle(hold, _used(*used))
+        outcomes.append("ok")
+    return outcomes
+
+
+def _level(limits: LimitStore, limit: RateLimit, subject: str) -> tuple[int, int, int]:
+    level = limits.bucket(limit, subject)
+    assert level is not None
+    return (level.requests, level.input_tokens, level.output_tokens)
+
+
+async def test_busy_buckets_are_leased_and_count_every_call_exactly(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    every = limits.create_limit(
+        scope="global",
+        scope_value="",
+        requests_per_minute=10_000_000,
+        input_tokens_per_minute=50_000_000,
+        output_tokens_per_minute=90_000_000,
+    )
+    per_key = limits.create_limit(scope="key", scope_value="*", requests_per_minute=5_000_000)
+    first, second = _guard(limits), _guard(limits)  # two processes on one database
+    rng = random.Random(7)
+    used: list[tuple[int, int]] = []
+    done = await asyncio.gather(
+        *(_calls(guard, 150, rng, used) for guard in (first, second) for _ in range(4))
+    )
+    assert all(outcome == "ok" for batch in done for outcome in batch)
+    # 1,200 calls in far fewer transactions: the leases took them from memory.
+    assert first.transactions + second.transactions < 200
+    await first.close()
+    await second.close()  # every lease's unused room goes back
+    calls = len(used)
+    assert _level(limits, per_key, "k1") == (calls * MINUTE_US, 0, 0)
+    assert _level(limits, every, "") == (
+        calls * MINUTE_US,
+        sum(i for i, _ in used) * MINUTE_US,
+        sum(o for _, o in used) * MINUTE_US,
+    )
+
+
+async def test_near_the_limit_two_processes_let_exactly_the_limit_through(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    rpm = limits.create_limit(scope="key", scope_value="k1", requests_per_minute=2_000)
+    first, second = _guard(limits), _guard(limits)
+    rng = random.Random(11)
+    passed = refused = 0
+    while refused < 20:  # until both have been refused ten times in a row, in turns
+        guard = first if rng.random() < 0.5 else second
+        try:
+            await guard.reserve(_resolved(), _info(16), "/v1/messages")
+        except Refused as refusal:
+            assert refusal.status == 429
+            refused += 1
+            continue
+        passed += 1
+        refused = 0
+    assert passed == 2_000  # leases never let more through; near the limit none is held
+    assert first.transactions + second.transactions < 1_000
+    await first.close()
+    await second.close()
+    assert _level(limits, rpm, "k1") == (2_000 * MINUTE_US, 0, 0)
+
+
+async def test_an_idle_lease_goes_back_and_a_quiet_bucket_is_not_leased(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    rpm = limits.create_limit(scope="key", scope_value="*", requests_per_minute=1_000_000)
+    clock = _Clock()
+    guard = _guard(limits, clock)
+    for _ in range(LEASE_MIN_CALLS - 1):  # a few calls a second: each one in the database
+        await guard.reserve(_resolved("quiet"), _info(16), "/v1/messages")
+    assert guard.transactions == LEASE_MIN_CALLS - 1
+    assert _level(limits, rpm, "quiet")[0] == (LEASE_MIN_CALLS - 1) * MINUTE_US
+    for _ in range(40):
+        await guard.reserve(_resolved("busy"), _info(16), "/v1/messages")
+    assert _level(limits, rpm, "busy")[0] > 40 * MINUTE_US  # a lease is held on top
+    clock.now += LEASE_IDLE
+    guard._kick()  # the task's timer runs on the real clock: look now
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if _level(limits, rpm, "busy")[0] == 40 * MINUTE_US:
+            break
+    assert _level(limits, rpm, "busy")[0] == 40 * MINUTE_US  # the unused room went back
+    await guard.close()
+
+
+async def test_a_deleted_limits_lease_is_given_back_and_its_calls_settle(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    kept = limits.create_limit(scope="global", scope_value="", output_tokens_per_minute=10**8)
+    gone = limits.create_limit(scope="key", scope_value="*", output_tokens_per_minute=10**8)
+    guard = _guard(limits)
+    for _ in range(20):
+        hold = await guard.reserve(_resolved(), _info(1000), "/v1/messages")
+        await guard.settle(hold, _used(0, 10))
+    in_flight = await guard.reserve(_resolved(), _info(1000), "/v1/messages")
+    limits.delete_limit(gone.id)
+    after = await guard.reserve(_resolved(), _info(1000), "/v1/messages")  # reloads
+    assert after is not None and [c.limit.id for c in after.charges] == [kept.id]
+    await guard.settle(in_flight, _used(0, 10))  # its lease is gone: settled in the database
+    await guard.settle(after, _used(0, 10))
+    await guard.close()
+    assert limits.bucket(gone, "k1") is None
+    assert _level(limits, kept, "") == (0, 0, 22 * 10 * MINUTE_US)
 
 
 # -- through the gateway ---------------------------------------------------------------
