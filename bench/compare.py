@@ -12,6 +12,12 @@ every variant about equally.
 
     git worktree add /tmp/before HEAD
     python -m bench compare --tree before=/tmp/before --tree after=. --accounting on,off
+
+``--rate-limits NAME,...`` puts the keys of those trees' variants under two rate
+limits far above the load (``bench.targets.rate_limits_on_every_key``); the same tree
+twice compares a gateway with and without them:
+
+    python -m bench compare --tree plain=. --tree limited=. --rate-limits limited
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class Variant:
     name: str
     tree: Path
     accounting: str  # bench.gateway's --accounting: on, off, record or budget
+    rate_limited: bool = False
     server: Server | None = None
     api_key: str | None = None
     handled: int = 0
@@ -49,7 +56,8 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.name}, accounting {self.accounting}"
+        limits = ", rate limits" if self.rate_limited else ""
+        return f"{self.name}, accounting {self.accounting}{limits}"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -82,6 +90,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="sqlite",
         help="where the variants record (postgres: a fresh database each on the server "
         "named by SPENDGATE_BENCH_POSTGRES_URL)",
+    )
+    parser.add_argument(
+        "--rate-limits",
+        default="",
+        metavar="NAME,...",
+        help="trees whose variants' calls also count against two rate limits (global and "
+        "per key, far above the load)",
     )
     parser.add_argument(
         "--set",
@@ -189,7 +204,16 @@ def main(argv: list[str]) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="spendgate-compare-"))
     servers = Servers()
     databases = contextlib.ExitStack()
-    variants = [Variant(name, Path(path).resolve(), on) for name, _, path in trees for on in modes]
+    limited = {name.strip() for name in args.rate_limits.split(",") if name.strip()}
+    unknown = sorted(limited - {name for name, _, _ in trees})
+    if unknown:
+        print(f"--rate-limits names trees given with --tree, not {unknown}", file=sys.stderr)
+        return 2
+    variants = [
+        Variant(name, Path(path).resolve(), on, rate_limited=name in limited)
+        for name, _, path in trees
+        for on in modes
+    ]
     try:
         upstream, ready = targets.upstream_server(workdir)
         servers.start(upstream, ready)
@@ -213,6 +237,8 @@ def main(argv: list[str]) -> int:
                     server.env[key] = value
             v.server = servers.start(server, ready, timeout=60)
             v.api_key = targets.proxy_key_with_budget(server.port)
+            if v.rate_limited:
+                targets.rate_limits_on_every_key(server.port)
             v.handled = _handled(server.port)
         direct_scripts = load.write_scripts(workdir / "lua" / "direct")
         direct: dict[str, list[float]] = {}

@@ -111,6 +111,27 @@ def proxy_key_with_budget(port: int) -> str:
     return str(key["key"])
 
 
+def rate_limits_on_every_key(port: int) -> None:
+    """Two rate limits far above any load, so every call takes from two buckets: all
+    calls together (requests and output tokens a minute) and each key (requests)."""
+    post_json(
+        port,
+        "/api/limits",
+        {
+            "scope": "global",
+            "value": "",
+            "requests_per_minute": 50_000_000,
+            "output_tokens_per_minute": 100_000_000,
+            "name": "bench global",
+        },
+    )
+    post_json(
+        port,
+        "/api/limits",
+        {"scope": "key", "value": "*", "requests_per_minute": 50_000_000, "name": "bench key"},
+    )
+
+
 def get_json(port: int, path: str, timeout: float = 5.0) -> Any:
     """GET ``path`` and decode the JSON answer; raises OSError when not 200."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
