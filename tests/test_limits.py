@@ -16,6 +16,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from spendgate.cli.main import cli
 from spendgate.limits.guard import LEASE_IDLE, LEASE_MIN_CALLS, LimitGuard
@@ -167,7 +168,8 @@ async def _calls(
             outcomes.append("refused")
             continue
         await asyncio.sleep(0)
-        used = (rng.randrange(0, 100), rng.randrange(0, 1000))
+        # Up to twice the estimates (100 input, 1,000 output): a call can owe its lease.
+        used = (rng.randrange(0, 200), rng.randrange(0, 2000))
         out.append(used)
         await guard.settle(hold, _used(*used))
         outcomes.append("ok")
@@ -272,6 +274,111 @@ async def test_a_deleted_limits_lease_is_given_back_and_its_calls_settle(store: 
     await guard.close()
     assert limits.bucket(gone, "k1") is None
     assert _level(limits, kept, "") == (0, 0, 22 * 10 * MINUTE_US)
+
+
+def test_a_lease_is_taken_only_with_headroom_behind_it(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    rpm = limits.create_limit(scope="global", scope_value="", requests_per_minute=1_000)
+    call, lease = Charge(rpm, "", 1), Charge(rpm, "", 10)
+    assert limits.take([call], T0, leases=[lease]) == (True,)  # 11 in use
+    limits.take([Charge(rpm, "", 939)], T0)  # 950 in use: 50 left
+    # 1 + 10 more and 4 x 10 free behind them would need 51: the call alone is taken.
+    assert limits.take([call], T0, leases=[lease]) == (False,)
+    assert _level(limits, rpm, "") == (951 * MINUTE_US, 0, 0)
+    assert limits.rebalance([], [Charge(rpm, "", 9)], T0) == (True,)  # 9 + 36 <= 49
+    # 5 given back (955 in use, 45 free) in the same transaction; 10 + 40 do not fit.
+    assert limits.rebalance([Charge(rpm, "", 5)], [Charge(rpm, "", 10)], T0) == (False,)
+    assert _level(limits, rpm, "") == (955 * MINUTE_US, 0, 0)
+
+
+async def test_a_refusal_gives_back_what_the_call_took_from_leases(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    roomy = limits.create_limit(scope="global", scope_value="", requests_per_minute=10**7)
+    tight = limits.create_limit(scope="key", scope_value="k1", requests_per_minute=300)
+    guard = _guard(limits)
+    outcomes = await _calls(guard, 320, random.Random(3), [])
+    # The tight limit is too small to lease: each call checks it in the database, after
+    # taking the roomy one from its lease, and a refused call gives that back.
+    assert (outcomes.count("ok"), outcomes.count("refused")) == (300, 20)
+    await guard.close()
+    assert _level(limits, roomy, "")[0] == 300 * MINUTE_US
+    assert _level(limits, tight, "k1")[0] == 300 * MINUTE_US
+
+
+class _SlowStore(LimitStore):
+    """Takes that last ``delay`` seconds, or fail while ``down``."""
+
+    delay = 0.0
+    down = False
+
+    def take(self, *args: Any, **kwargs: Any) -> tuple[bool, ...]:
+        time.sleep(self.delay)
+        if self.down:
+            raise OperationalError("take", {}, Exception("the database is down"))
+        return super().take(*args, **kwargs)
+
+    def rebalance(self, *args: Any, **kwargs: Any) -> tuple[bool, ...]:
+        if self.down:
+            raise OperationalError("rebalance", {}, Exception("the database is down"))
+        return super().rebalance(*args, **kwargs)
+
+
+async def test_a_call_cancelled_while_its_take_runs_leaves_nothing_taken(store: Store) -> None:
+    limits = _SlowStore(store.engine)
+    rpm = limits.create_limit(scope="global", scope_value="", requests_per_minute=10**7)
+    guard = _guard(limits)
+    for _ in range(LEASE_MIN_CALLS - 1):  # each in the database, no lease yet
+        await guard.reserve(_resolved(), _info(16), "/v1/messages")
+    limits.delay = 0.3
+    # The next call takes from the database with a lease; it is cancelled meanwhile
+    # (its client gone, or a shutdown's deadline), and the transaction still commits.
+    call = asyncio.create_task(guard.reserve(_resolved(), _info(16), "/v1/messages"))
+    await asyncio.sleep(0.1)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await guard.close()  # waits for the take, then gives its lease and the call back
+    assert guard.transactions == LEASE_MIN_CALLS + 1
+    assert _level(limits, rpm, "")[0] == (LEASE_MIN_CALLS - 1) * MINUTE_US
+
+
+async def test_shutdown_does_not_hang_while_the_database_is_down(store: Store) -> None:
+    limits = _SlowStore(store.engine)
+    limits.create_limit(scope="global", scope_value="", output_tokens_per_minute=10**8)
+    guard = _guard(limits)
+    for _ in range(20):
+        hold = await guard.reserve(_resolved(), _info(1000), "/v1/messages")
+        await guard.settle(hold, _used(0, 5_000))  # more than estimated: owed, due now
+    limits.down = True
+    await asyncio.sleep(0.05)  # the task's round fails and pauses before a retry
+    started = time.monotonic()
+    await asyncio.wait_for(guard.close(), 5)
+    assert time.monotonic() - started < 3
+
+
+async def test_a_deleted_limits_lease_goes_back_by_the_next_round(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    limits.create_limit(scope="global", scope_value="", requests_per_minute=10**7)
+    gone = limits.create_limit(scope="key", scope_value="*", requests_per_minute=10**7)
+    given: list[Charge] = []
+    rebalance = limits.rebalance
+
+    def spy(returns: Any, leases: Any, now_us: int) -> tuple[bool, ...]:
+        given.extend(returns)
+        return rebalance(returns, leases, now_us)
+
+    limits.rebalance = spy  # type: ignore[method-assign]
+    guard = _guard(limits)
+    await _calls(guard, 20, random.Random(1), [])
+    limits.delete_limit(gone.id)
+    await guard.reserve(_resolved(), _info(16), "/v1/messages")  # reloads: retired
+    for _ in range(100):
+        if any(c.limit.id == gone.id for c in given):
+            break
+        await asyncio.sleep(0.01)
+    back = [c for c in given if c.limit.id == gone.id]
+    assert back and back[0].requests > 0  # its unused room, given back without waiting
+    await guard.close()
 
 
 # -- through the gateway ---------------------------------------------------------------

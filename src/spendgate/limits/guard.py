@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -65,6 +66,8 @@ LEASE_IDLE = 1.0
 # Calls are counted per bucket over windows of this many seconds to size leases.
 RATE_WINDOW = 1.0
 _RETRY_SECONDS = 1.0
+# How long shutdown waits for calls' database takes still in flight.
+_CLOSE_WAIT = 5.0
 
 _Key = tuple[str, str]  # (limit id, subject)
 
@@ -135,7 +138,9 @@ class _Slot:
     def covers(self, charge: Charge) -> bool:
         """Whether the lease has room for ``charge`` on every rate of the limit."""
         held, amounts = self.held, charge.amounts
-        return all(held[i] >= amounts[i] for i in self.covered)
+        # ``or 1``: a charge of nothing on these rates is not waved through by an empty
+        # lease (the database checks it, as it would without leases).
+        return all(held[i] >= (amounts[i] or 1) for i in self.covered)
 
     def add(self, charge: Charge, sign: int = 1) -> None:
         """Hold ``charge`` more (``sign`` -1: less), on the metrics the limit covers."""
@@ -219,7 +224,7 @@ class LimitGuard:
         self._topups: list[_Slot] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._busy = False  # a round is writing (shutdown waits for it)
+        self._taking = 0  # calls' database takes in flight (shutdown waits for them)
         self._closing = False
         # Database transactions: calls' takes and settlements, the task's rounds.
         self.transactions = 0
@@ -295,10 +300,11 @@ class LimitGuard:
             self._topups.append(slot)
             self._kick()
 
-    @staticmethod
-    def _lease_for(slot: _Slot, unit: Charge) -> Charge | None:
+    def _lease_for(self, slot: _Slot, unit: Charge) -> Charge | None:
         """A lease of calls costing ``unit``: as many as were taken from this bucket in
         the last second, within the limit's share; None below ``LEASE_MIN_CALLS``."""
+        if self._closing:
+            return None
         limit = unit.limit
         fits = min((limit.per_minute(m) or 0) // max(unit.cost(m), 1) for m in limit.metrics)
         calls = min(slot.recent(), LEASE_MAX_CALLS, fits // LEASE_SHARE)
@@ -315,7 +321,7 @@ class LimitGuard:
     async def _take_in_database(self, charges: list[Charge]) -> LimitHold:
         """Take what the leases do not cover in one transaction, with a lease where the
         bucket has room for one, and the rest from the leases."""
-        while True:  # one take at a time per bucket: the others wait for its lease
+        while True:  # one lease taken at a time per bucket: the others wait for it
             waiting = {
                 slot.fetching
                 for charge in charges
@@ -336,6 +342,7 @@ class LimitGuard:
             self._use(slot, charge, now)
         for slot, _ in short:
             slot.count_call(now)
+            slot.used_at = now
         leases = [self._lease_for(slot, charge) for slot, charge in short]
         returns: list[tuple[_Slot, Charge]] = []
         for slot, _ in short:  # a leftover too small for this call goes back first
@@ -343,21 +350,46 @@ class LimitGuard:
                 returns.append((slot, slot.as_charge()))
                 slot.held = [0, 0, 0]
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        for slot, _ in short:
-            slot.fetching = done
+        for (slot, _), lease in zip(short, leases, strict=True):
+            if lease is not None:
+                slot.fetching = done
         now_us = self._now_us()
-        try:
-            self.transactions += 1
-            granted = await asyncio.to_thread(
+        self.transactions += 1
+        self._taking += 1
+        work = asyncio.get_running_loop().run_in_executor(
+            None,
+            functools.partial(
                 self.store.take,
                 [charge for _, charge in short],
                 now_us,
                 leases=leases,
                 returns=[back for _, back in returns],
-            )
+            ),
+        )
+        handed_over = False
+        try:
+            granted = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # The call will not be forwarded, but the transaction runs on: when it
+            # ends, what it took (or, refused, what this call took from the leases and
+            # gave back) stays this process's, to give back with its leases.
+            def settled(work: asyncio.Future[tuple[bool, ...]]) -> None:
+                self._taking -= 1
+                if work.cancelled() or work.exception() is not None:
+                    for slot, charge in local + returns:
+                        self._hold(slot, charge)
+                    return
+                for (slot, charge), lease, got in zip(short, leases, work.result(), strict=True):
+                    self._hold(slot, charge.plus(lease) if got and lease is not None else charge)
+                for slot, charge in local:
+                    self._hold(slot, charge)
+
+            handed_over = True
+            work.add_done_callback(settled)
+            raise
         except (RateLimited, SQLAlchemyError) as exc:  # nothing was written
             for slot, charge in local + returns:
-                slot.add(charge)
+                self._hold(slot, charge)
             if isinstance(exc, RateLimited):
                 raise refusal(exc, now_us) from None
             log.error("rate limit check failed, refusing the call: %s", type(exc).__name__)
@@ -369,6 +401,8 @@ class LimitGuard:
                 reason="rate_limit_unavailable",
             ) from exc
         finally:
+            if not handed_over:
+                self._taking -= 1
             done.set_result(None)
             for slot, _ in short:
                 if slot.fetching is done:
@@ -377,10 +411,19 @@ class LimitGuard:
         for (slot, charge), lease, got in zip(short, leases, granted, strict=True):
             leased[id(charge)] = got
             if got and lease is not None:
-                slot.add(lease)
+                self._hold(slot, lease)
                 slot.lease, slot.unit = lease, charge
-                slot.used_at = self._clock()
         return LimitHold(charges, tuple(leased[id(charge)] for charge in charges))
+
+    def _hold(self, slot: _Slot, charge: Charge) -> None:
+        """Hold ``charge`` more on ``slot``; a slot no longer current (its limit deleted,
+        or forgotten as idle meanwhile) is given back by the task's next round."""
+        slot.add(charge)
+        key = (slot.limit.id, slot.subject)
+        if self._slots.get(key) is not slot and slot not in self._retired:
+            self._retired.append(slot)
+        if self._slots.get(key) is not slot or self._closing:
+            self._kick()
 
     async def settle(self, hold: LimitHold | None, record: CallRecord) -> None:
         """Count the call's real tokens instead of the estimates (never raises)."""
@@ -414,7 +457,8 @@ class LimitGuard:
         owed), the others in the database."""
         taken, used = [], []
         for charge, actual, leased in settling:
-            slot = self._slots.get((charge.limit.id, charge.subject)) if leased else None
+            # After shutdown's last round nothing more is given back from memory.
+            slot = self._slots.get(_key(charge)) if leased and not self._closing else None
             if slot is None:
                 taken.append(charge)
                 used.append(actual)
@@ -447,11 +491,12 @@ class LimitGuard:
         held = [slot.used_at for slot in self._slots.values() if any(slot.held)]
         if not held:
             return None
-        return max(0.0, min(held) + LEASE_IDLE - self._clock())
+        # At least a millisecond: a clock that has not moved must not spin the task.
+        return max(0.001, min(held) + LEASE_IDLE - self._clock())
 
     def _due(self) -> bool:
-        """Whether something is to be written now: a top-up, a deleted limit's lease, a
-        debt or a surplus."""
+        """Whether something is to be written now: a top-up, a lease no longer current
+        (deleted limit, forgotten slot), a debt or a surplus."""
         return (
             bool(self._topups)
             or any(any(slot.held) for slot in self._retired)
@@ -459,7 +504,7 @@ class LimitGuard:
         )
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             self._wake.clear()
             if not self._due():
                 try:
@@ -468,14 +513,13 @@ class LimitGuard:
                         await self._wake.wait()
                 except TimeoutError:
                     pass
-            self._busy = True
+                if self._closing:
+                    return
             try:
                 await self._round()
             except Exception:  # the task must survive anything
                 log.exception("rate limit leases: could not write, retrying")
                 await asyncio.sleep(_RETRY_SECONDS)
-            finally:
-                self._busy = False
 
     async def _round(self, *, everything: bool = False) -> None:
         """One transaction: give back idle, surplus and deleted leases, top up low ones."""
@@ -499,7 +543,8 @@ class LimitGuard:
         wanted: list[tuple[_Slot, Charge]] = []
         for slot in topups:
             slot.topping = False
-            if everything or slot.unit is None or not slot.low():
+            current = self._slots.get((slot.limit.id, slot.subject)) is slot
+            if everything or not current or slot.unit is None or not slot.low():
                 continue
             lease = self._lease_for(slot, slot.unit)  # sized to the rate now
             if lease is None:  # the calls slowed down: no more leases
@@ -516,7 +561,7 @@ class LimitGuard:
                     [lease for _, lease in wanted],
                     self._now_us(),
                 )
-            except BaseException:
+            except Exception:
                 for slot, back in returns:  # nothing was written: still held
                     slot.add(back)
                 raise
@@ -533,15 +578,17 @@ class LimitGuard:
                 del self._slots[key]
 
     async def close(self) -> None:
-        """Give every lease back (gateway shutdown)."""
+        """Give every lease back (gateway shutdown): after the task's round in progress
+        and the calls' takes in flight (a few seconds at most), in one last round."""
         self._closing = True
-        while self._busy:
-            await asyncio.sleep(0.005)
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._task  # it ends after its round (or its retry's pause)
             self._task = None
+        deadline = time.monotonic() + _CLOSE_WAIT
+        while self._taking and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
         try:
             await self._round(everything=True)
         except Exception:  # shutdown goes on; what was held drains within a minute

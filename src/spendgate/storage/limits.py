@@ -345,21 +345,27 @@ class LimitStore:
         ``leases`` (one per charge, or None): more to take with the charge for the
         caller to hand out later, taken only where the bucket keeps
         ``LEASE_HEADROOM`` times as much free behind it; otherwise the charge alone.
-        ``returns``: what the caller held and gives back first, in the same
-        transaction. Returns, per charge, whether its lease was taken.
+        ``returns``: what the caller held and gives back, in the same transaction
+        (before a take on the same bucket). Every bucket is written in (limit,
+        subject) order, so two processes never lock in opposite orders. Returns, per
+        charge, whether its lease was taken.
         """
         wanted = list(leases) if leases is not None else [None] * len(charges)
-        pending = sorted(zip(charges, wanted, strict=True), key=lambda p: p[0].order)
-        back = sorted(returns, key=lambda c: c.order)
+        pending = list(zip(charges, wanted, strict=True))
         while True:
+            steps = sorted(
+                [(held.order, 0, held, None) for held in returns]
+                + [(charge.order, 1, charge, lease) for charge, lease in pending],
+                key=lambda step: step[:2],
+            )
             granted: dict[int, bool] = {}
             try:
                 with self.engine.begin() as conn:
                     self._relaxed(conn)
-                    for held in back:
-                        self._give_back(conn, held, now_us)
-                    for charge, lease in pending:
-                        if lease is not None and self._take_lease(conn, charge, lease, now_us):
+                    for _, kind, charge, lease in steps:
+                        if kind == 0:
+                            self._give_back(conn, charge, now_us)
+                        elif lease is not None and self._take_lease(conn, charge, lease, now_us):
                             granted[id(charge)] = True
                         elif self._take_one(conn, charge, now_us):
                             granted[id(charge)] = False
@@ -380,15 +386,21 @@ class LimitStore:
         """In one transaction, give back ``returns`` (see :meth:`take`) and take each of
         ``leases`` where the bucket keeps ``LEASE_HEADROOM`` times it free behind it.
         Returns, per lease, whether it was taken; nothing is refused or counted."""
-        with self.engine.begin() as conn:
+        steps = sorted(
+            [(held.order, 0, held) for held in returns]
+            + [(lease.order, 1, lease) for lease in leases],
+            key=lambda step: step[:2],
+        )
+        granted = {}
+        with self.engine.begin() as conn:  # in lock order, as take()
             self._relaxed(conn)
-            for held in sorted(returns, key=lambda c: c.order):
-                self._give_back(conn, held, now_us)
-            granted = {}
-            for lease in sorted(leases, key=lambda c: c.order):
-                keep = lease.times(LEASE_HEADROOM)
-                granted[id(lease)] = self._take_one(conn, lease, now_us, keep)
-            return tuple(granted[id(lease)] for lease in leases)
+            for _, kind, charge in steps:
+                if kind == 0:
+                    self._give_back(conn, charge, now_us)
+                else:
+                    keep = charge.times(LEASE_HEADROOM)
+                    granted[id(charge)] = self._take_one(conn, charge, now_us, keep)
+        return tuple(granted[id(lease)] for lease in leases)
 
     def _count_refusal(self, charge: Charge) -> Level | None:
         b = rate_limit_buckets.c
