@@ -20,8 +20,10 @@ settled there; the guard's task tops the lease up in the background once less th
 ``LEASE_IDLE`` seconds, when a limit is deleted and at shutdown. What a process
 holds is counted in the bucket like calls, so leases never let more through than
 the limit; they only date a call at its lease rather than its start, which can let
-through at most what one lease holds more, once, after a bucket drained while a
-lease sat unused (at most 1 % of the limit's minute per process).
+through at most what the process held more, once, after a bucket drained while that
+room sat unused (a process holds up to about two leases: 2 % of the limit's minute).
+Near the limit, room another process holds and does not use gets calls a 429 until
+it is used or goes back (``LEASE_IDLE``).
 
 A call over a limit is refused with HTTP 429 ``rate_limit_error`` and a
 ``retry-after`` header: unlike an exhausted budget, the SDKs should retry.
