@@ -291,18 +291,26 @@ class LimitStore:
         if self.dialect == "postgresql":
             conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
-    def _take_one(
-        self, conn: Connection, charge: Charge, now_us: int, keep: Charge | None = None
-    ) -> bool:
-        """Take ``charge`` if it fits, leaving ``keep`` free behind it as well."""
+    @staticmethod
+    def _params(charge: Charge, now_us: int) -> dict[str, Any]:
+        """The statements' parameters naming ``charge``'s bucket and its limit's rates (0:
+        a metric the limit does not cover)."""
         params: dict[str, Any] = {
             "limit_id": charge.limit.id,
             "subject": charge.subject,
             "now": now_us,
         }
         for metric in METRICS:
-            rate = charge.limit.per_minute(metric) or 0
-            params[f"rate_{metric}"] = rate
+            params[f"rate_{metric}"] = charge.limit.per_minute(metric) or 0
+        return params
+
+    def _take_one(
+        self, conn: Connection, charge: Charge, now_us: int, keep: Charge | None = None
+    ) -> bool:
+        """Take ``charge`` if it fits, leaving ``keep`` free behind it as well."""
+        params = self._params(charge, now_us)
+        for metric in METRICS:
+            rate = params[f"rate_{metric}"]
             params[f"add_{metric}"] = min(charge.cost(metric), rate) * MINUTE_US
             free = 0 if keep is None else keep.cost(metric)
             params[f"cap_{metric}"] = (rate - free) * MINUTE_US
@@ -316,14 +324,9 @@ class LimitStore:
 
     def _give_back(self, conn: Connection, held: Charge, now_us: int) -> None:
         """Subtract what a process held and did not use (a negative amount: what it owes)."""
-        params: dict[str, Any] = {
-            "limit_id": held.limit.id,
-            "subject": held.subject,
-            "now": now_us,
-        }
+        params = self._params(held, now_us)
         for metric in METRICS:
-            rate = held.limit.per_minute(metric) or 0
-            params[f"rate_{metric}"] = rate
+            rate = params[f"rate_{metric}"]
             params[f"delta_{metric}"] = -held.cost(metric) * MINUTE_US if rate else 0
         if any(params[f"delta_{m}"] for m in METRICS):
             conn.execute(self._settle_sql, params)
@@ -433,15 +436,10 @@ class LimitStore:
         pairs = sorted(zip(charges, actual, strict=True), key=lambda p: p[0].order)
         updates = []
         for taken, used in pairs:
-            params: dict[str, Any] = {
-                "limit_id": taken.limit.id,
-                "subject": taken.subject,
-                "now": now_us,
-            }
+            params = self._params(taken, now_us)
             for metric in METRICS:
-                rate = taken.limit.per_minute(metric) or 0
+                rate = params[f"rate_{metric}"]
                 delta = used.cost(metric) - min(taken.cost(metric), rate) if rate else 0
-                params[f"rate_{metric}"] = rate
                 params[f"delta_{metric}"] = delta * MINUTE_US
             if any(params[f"delta_{m}"] for m in METRICS):
                 updates.append(params)
