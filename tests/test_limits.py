@@ -276,6 +276,23 @@ async def test_a_deleted_limits_lease_is_given_back_and_its_calls_settle(store: 
     assert _level(limits, kept, "") == (0, 0, 22 * 10 * MINUTE_US)
 
 
+async def test_quiet_buckets_are_forgotten_once_idle(store: Store) -> None:
+    limits = LimitStore(store.engine)
+    limits.create_limit(scope="key", scope_value="*", requests_per_minute=100)
+    clock = _Clock()
+    guard = _guard(limits, clock)
+    for i in range(50):  # one call each from 50 keys: no lease, but counted per bucket
+        await guard.reserve(_resolved(f"key-{i}"), _info(16), "/v1/messages")
+    assert len(guard._slots) == 50
+    clock.now += LEASE_IDLE
+    for _ in range(300):  # the task's next round, due by the real clock within a second
+        if not guard._slots:
+            break
+        await asyncio.sleep(0.01)
+    assert not guard._slots  # memory does not grow with every key ever seen
+    await guard.close()
+
+
 def test_a_lease_is_taken_only_with_headroom_behind_it(store: Store) -> None:
     limits = LimitStore(store.engine)
     rpm = limits.create_limit(scope="global", scope_value="", requests_per_minute=1_000)

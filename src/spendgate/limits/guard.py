@@ -318,6 +318,8 @@ class LimitGuard:
             slot = self._slots[_key(charge)] = _Slot(
                 charge.limit, charge.subject, used_at=now, window_at=now
             )
+            if self._task is None or self._task.done():
+                self._kick()  # the task forgets buckets idle for LEASE_IDLE
         return slot
 
     async def _take_in_database(self, charges: list[Charge]) -> LimitHold:
@@ -489,12 +491,13 @@ class LimitGuard:
         self._wake.set()
 
     def _next_round_in(self) -> float | None:
-        """Seconds until a lease falls idle (None: nothing held)."""
-        held = [slot.used_at for slot in self._slots.values() if any(slot.held)]
-        if not held:
+        """Seconds until a bucket falls idle: its lease goes back, and it is forgotten
+        (None: no bucket in use)."""
+        if not self._slots:
             return None
+        first = min(slot.used_at for slot in self._slots.values())
         # At least a millisecond: a clock that has not moved must not spin the task.
-        return max(0.001, min(held) + LEASE_IDLE - self._clock())
+        return max(0.001, first + LEASE_IDLE - self._clock())
 
     def _due(self) -> bool:
         """Whether something is to be written now: a top-up, a lease no longer current
