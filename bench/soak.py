@@ -6,6 +6,9 @@ streams (25 events, ``--gap-ms`` apart, so a stream lasts about 25 x gap) to one
 call. Per minute: calls, p50/p99, RSS, and the writer's queue depth (sampled every 5 s).
 The verdict compares the last third of the run with the middle third (the first is
 warm-up): flat when RSS grew by less than 10 % and p99 by less than 50 %.
+``--rate-limits`` also puts the key under a global and a per-key rate limit far above
+the load (``bench.targets.rate_limits_on_every_key``): every call then takes from two
+leased buckets, and the report says how many calls they refused (none expected).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def render(minutes: list[Minute], args: argparse.Namespace, recorded: str) -> st
     lines = [
         f"**Soak: {len(minutes)} minutes**, c={args.connections}, 3 streams ({args.gap_ms:g} ms "
         "between events) to 1 JSON call, spendgate on SQLite with recording, rollups, "
-        "pricing and a budget",
+        "pricing and a budget" + (" and two rate limits" if args.rate_limits else ""),
         "",
         "| minute | calls | req/s | p50 (ms) | p99 (ms) | errors | RSS (MiB) "
         "| queue max | queue at end |",
@@ -91,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--gap-ms", type=float, default=4.0)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="the key also under a global and a per-key rate limit far above the load",
+    )
     args = parser.parse_args(argv)
     if load.wrk_path() is None:
         print("bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -105,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         gateway, ready = targets.spendgate_server(workdir, "sqlite", upstream.port, url)
         servers.start(gateway, ready, timeout=45)
         api_key = targets.proxy_key_with_budget(gateway.port)
+        if args.rate_limits:
+            targets.rate_limits_on_every_key(gateway.port)
         script = load.write_mixed_script(workdir / "soak.lua", api_key, args.gap_ms)
         target = f"http://127.0.0.1:{gateway.port}/v1/messages"
         sent = 0
@@ -154,6 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         recorded = f"Recorded {recorded_calls:,} of {sent:,} calls sent" + (
             " (exact)." if recorded_calls == sent else " (**mismatch**)."
         )
+        if args.rate_limits:
+            listed = targets.get_json(gateway.port, "/api/limits")
+            limits = listed["limits"] if isinstance(listed, dict) else listed
+            refused = sum(
+                int(bucket.get("refused") or 0)
+                for limit in limits
+                for bucket in limit.get("buckets") or []
+            )
+            recorded += f" Rate limits: {len(limits)}, {refused:,} calls refused."
     finally:
         servers.stop_all()
     text = render(minutes, args, recorded)
