@@ -28,6 +28,7 @@ from spendgate.records import Attribution, CallRecord
 from spendgate.storage import Store
 from spendgate.storage.limits import MINUTE_US, Charge, LimitStore, RateLimited, wait_us
 from spendgate.testing.gateway import GatewayServer, gateway_settings
+from spendgate.testing.prometheus import scrape, total
 from spendgate.testing.upstream import FakeUpstream
 from spendgate.usage import Usage
 
@@ -200,7 +201,7 @@ async def test_busy_buckets_are_leased_and_count_every_call_exactly(store: Store
     )
     assert all(outcome == "ok" for batch in done for outcome in batch)
     # 1,200 calls in far fewer transactions: the leases took them from memory.
-    assert first.transactions + second.transactions < 200
+    assert first.stats.transactions + second.stats.transactions < 200
     await first.close()
     await second.close()  # every lease's unused room goes back
     calls = len(used)
@@ -229,7 +230,7 @@ async def test_near_the_limit_two_processes_let_exactly_the_limit_through(store:
         passed += 1
         refused = 0
     assert passed == 2_000  # leases never let more through; near the limit none is held
-    assert first.transactions + second.transactions < 1_000
+    assert first.stats.transactions + second.stats.transactions < 1_000
     await first.close()
     await second.close()
     assert _level(limits, rpm, "k1") == (2_000 * MINUTE_US, 0, 0)
@@ -242,7 +243,7 @@ async def test_an_idle_lease_goes_back_and_a_quiet_bucket_is_not_leased(store: S
     guard = _guard(limits, clock)
     for _ in range(LEASE_MIN_CALLS - 1):  # a few calls a second: each one in the database
         await guard.reserve(_resolved("quiet"), _info(16), "/v1/messages")
-    assert guard.transactions == LEASE_MIN_CALLS - 1
+    assert guard.stats.transactions == LEASE_MIN_CALLS - 1
     assert _level(limits, rpm, "quiet")[0] == (LEASE_MIN_CALLS - 1) * MINUTE_US
     for _ in range(40):
         await guard.reserve(_resolved("busy"), _info(16), "/v1/messages")
@@ -355,7 +356,7 @@ async def test_a_call_cancelled_while_its_take_runs_leaves_nothing_taken(store: 
     with pytest.raises(asyncio.CancelledError):
         await call
     await guard.close()  # waits for the take, then gives its lease and the call back
-    assert guard.transactions == LEASE_MIN_CALLS + 1
+    assert guard.stats.transactions == LEASE_MIN_CALLS + 1
     assert _level(limits, rpm, "")[0] == (LEASE_MIN_CALLS - 1) * MINUTE_US
 
 
@@ -567,6 +568,20 @@ def _no_round_trip(sqlite_gateway: GatewayServer) -> None:
         assert len(statements) == 1  # one upsert; a requests-only limit needs no settling
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_metrics_count_where_limited_calls_were_checked(sqlite_gateway: GatewayServer) -> None:
+    key = _create_key(sqlite_gateway.url)
+    _create_limit(sqlite_gateway.url, scope="key", value=key["id"], requests_per_minute=100_000)
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"])
+    for _ in range(30):  # quickly enough to lease after LEASE_MIN_CALLS calls
+        client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    samples = scrape(sqlite_gateway.url)
+    in_database = total(samples, "spendgate_rate_limit_checks_total", where="database")
+    from_leases = total(samples, "spendgate_rate_limit_checks_total", where="lease")
+    assert in_database + from_leases == 30
+    assert LEASE_MIN_CALLS <= in_database < 15 and from_leases > 15
+    assert 1 <= total(samples, "spendgate_rate_limit_transactions_total") < 20
 
 
 def test_budget_refusal_gives_the_rate_limit_back(sqlite_gateway: GatewayServer) -> None:

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from spendgate.budgets.admin import create_budget
 from spendgate.budgets.guard import LedgerStats
 from spendgate.keys import create_key
+from spendgate.limits.guard import LimitStats
 from spendgate.observability.labels import OTHER, LabelCap
 from spendgate.observability.metrics import GatewayMetrics, observe_many
 from spendgate.settings import Settings
@@ -179,6 +180,33 @@ def test_budget_ledger_counters_follow_the_guard() -> None:
     assert read("spendgate_budget_ledger_transactions_total") == 10
     assert read("spendgate_budget_leases_total", kind="new") == 4
     assert read("spendgate_budget_leases_total", kind="topup") == 5
+
+
+def test_rate_limit_counters_follow_the_guard() -> None:
+    """The rate-limit guard's counts become Prometheus counters, each delta counted once."""
+    metrics = GatewayMetrics()
+
+    def read(name: str, **labels: str) -> float:
+        value = metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+    for _ in range(2):  # the second sample changes nothing
+        metrics.sample(
+            inflight=0,
+            recorder=None,
+            limits=LimitStats(transactions=4, from_leases=90, in_database=10),
+        )
+    assert read("spendgate_rate_limit_transactions_total") == 4
+    assert read("spendgate_rate_limit_checks_total", where="lease") == 90
+    assert read("spendgate_rate_limit_checks_total", where="database") == 10
+    metrics.sample(
+        inflight=0,
+        recorder=None,
+        limits=LimitStats(transactions=6, from_leases=190, in_database=11),
+    )
+    assert read("spendgate_rate_limit_transactions_total") == 6
+    assert read("spendgate_rate_limit_checks_total", where="lease") == 190
+    assert read("spendgate_rate_limit_checks_total", where="database") == 11
 
 
 _BOUNDS = (0.0001, 0.001, 0.05, 0.5, 1.0, 30.0)

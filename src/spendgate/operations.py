@@ -63,11 +63,14 @@ class Operations:
         """Copy the gateway's current state into the metrics (also done at every scrape)."""
         if self.telemetry.metrics is not None:
             stats = gateway.recorder.stats() if gateway.recorder is not None else None
-            guard = gateway.governance.guard if gateway.governance is not None else None
+            governance = gateway.governance
+            guard = governance.guard if governance is not None else None
+            limiter = governance.limiter if governance is not None else None
             self.telemetry.metrics.sample(
                 inflight=gateway.proxy.in_flight,
                 recorder=stats,
                 ledger=guard.stats if guard is not None else None,
+                limits=limiter.stats if limiter is not None else None,
             )
 
     def _every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:

@@ -80,6 +80,17 @@ def wall_us() -> int:
 
 
 @dataclass
+class LimitStats:
+    """What the rate-limit guard did since the process started (metrics, tests)."""
+
+    # Database transactions: calls' takes and settlements, the lease task's rounds.
+    transactions: int = 0
+    # Calls counted from this process's leases, and calls checked in the database.
+    from_leases: int = 0
+    in_database: int = 0
+
+
+@dataclass
 class LimitHold:
     """What one in-flight call took from its rate-limit buckets, and per bucket whether
     from this process's lease (settled in memory) or from the database alone."""
@@ -228,8 +239,7 @@ class LimitGuard:
         self._task: asyncio.Task[None] | None = None
         self._taking = 0  # calls' database takes in flight (shutdown waits for them)
         self._closing = False
-        # Database transactions: calls' takes and settlements, the task's rounds.
-        self.transactions = 0
+        self.stats = LimitStats()
 
     def invalidate(self) -> None:
         """Forget the cached definitions (after a change made in this process)."""
@@ -277,6 +287,7 @@ class LimitGuard:
         if not charges:
             return None
         if self._take_from_leases(charges):
+            self.stats.from_leases += 1
             return LimitHold(charges, (True,) * len(charges))
         return await self._take_in_database(charges)
 
@@ -335,7 +346,9 @@ class LimitGuard:
                 break
             await asyncio.wait(waiting)
             if self._take_from_leases(charges):
+                self.stats.from_leases += 1
                 return LimitHold(charges, (True,) * len(charges))
+        self.stats.in_database += 1
         now = self._clock()
         local: list[tuple[_Slot, Charge]] = []
         short: list[tuple[_Slot, Charge]] = []
@@ -358,7 +371,7 @@ class LimitGuard:
             if lease is not None:
                 slot.fetching = done
         now_us = self._now_us()
-        self.transactions += 1
+        self.stats.transactions += 1
         self._taking += 1
         work = asyncio.get_running_loop().run_in_executor(
             None,
@@ -474,7 +487,7 @@ class LimitGuard:
         if not taken:
             return
         try:
-            self.transactions += 1
+            self.stats.transactions += 1
             await asyncio.to_thread(self.store.settle, taken, used, self._now_us())
         except Exception:  # settlement must never break the proxied call
             log.exception("could not settle rate limits for call %s", what)
@@ -559,7 +572,7 @@ class LimitGuard:
             wanted.append((slot, slot.top_up(lease)))
         if returns or wanted:
             try:
-                self.transactions += 1
+                self.stats.transactions += 1
                 granted = await asyncio.to_thread(
                     self.store.rebalance,
                     [back for _, back in returns],

@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from spendgate.budgets.guard import LedgerStats
+from spendgate.limits.guard import LimitStats
 from spendgate.observability.labels import LabelCap
 from spendgate.recording.writer import RecorderStats
 from spendgate.records import CallRecord
@@ -230,9 +231,22 @@ class GatewayMetrics:
             ["kind"],
             registry=reg,
         )
+        self.limit_transactions = Counter(
+            "spendgate_rate_limit_transactions",
+            "Database transactions for rate limits (takes, settlements, lease rounds).",
+            registry=reg,
+        )
+        self.limit_checks = Counter(
+            "spendgate_rate_limit_checks",
+            "Calls under a rate limit, by where they were counted: lease (this process's "
+            "room, in memory) or database.",
+            ["where"],
+            registry=reg,
+        )
         self._written_seen = 0
         self._lost_seen = 0
         self._ledger_seen = LedgerStats()
+        self._limits_seen = LimitStats()
         # Sampled from the event loop (every second) and from scrapes (a thread).
         self._sample_lock = threading.Lock()
 
@@ -313,12 +327,19 @@ class GatewayMetrics:
     # -- sampled state -------------------------------------------------
 
     def sample(
-        self, *, inflight: int, recorder: RecorderStats | None, ledger: LedgerStats | None = None
+        self,
+        *,
+        inflight: int,
+        recorder: RecorderStats | None,
+        ledger: LedgerStats | None = None,
+        limits: LimitStats | None = None,
     ) -> None:
         """Copy the process's current state into the gauges (and counters kept elsewhere)."""
         self.inflight.set(inflight)
         if ledger is not None:
             self._sample_ledger(ledger)
+        if limits is not None:
+            self._sample_limits(limits)
         if recorder is None:
             return
         self.queue_depth.set(recorder.queue_depth)
@@ -345,6 +366,18 @@ class GatewayMetrics:
                 if delta > 0:
                     counter.inc(delta)
             self._ledger_seen = replace(ledger)
+
+    def _sample_limits(self, limits: LimitStats) -> None:
+        with self._sample_lock:
+            seen = self._limits_seen
+            for counter, delta in (
+                (self.limit_transactions, limits.transactions - seen.transactions),
+                (self.limit_checks.labels("lease"), limits.from_leases - seen.from_leases),
+                (self.limit_checks.labels("database"), limits.in_database - seen.in_database),
+            ):
+                if delta > 0:
+                    counter.inc(delta)
+            self._limits_seen = replace(limits)
 
     def render(self) -> bytes:
         """The text exposition of this process, or of every worker in multi-process mode."""
