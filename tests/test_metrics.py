@@ -190,23 +190,15 @@ def test_rate_limit_counters_follow_the_guard() -> None:
         value = metrics.registry.get_sample_value(name, labels)
         return 0.0 if value is None else value
 
-    for _ in range(2):  # the second sample changes nothing
-        metrics.sample(
-            inflight=0,
-            recorder=None,
-            limits=LimitStats(transactions=4, from_leases=90, in_database=10),
-        )
-    assert read("spendgate_rate_limit_transactions_total") == 4
-    assert read("spendgate_rate_limit_checks_total", where="lease") == 90
-    assert read("spendgate_rate_limit_checks_total", where="database") == 10
-    metrics.sample(
-        inflight=0,
-        recorder=None,
-        limits=LimitStats(transactions=6, from_leases=190, in_database=11),
-    )
-    assert read("spendgate_rate_limit_transactions_total") == 6
-    assert read("spendgate_rate_limit_checks_total", where="lease") == 190
-    assert read("spendgate_rate_limit_checks_total", where="database") == 11
+    for stats in (  # the second sample changes nothing
+        LimitStats(transactions=4, from_leases=90, in_database=10),
+        LimitStats(transactions=4, from_leases=90, in_database=10),
+        LimitStats(transactions=6, from_leases=190, in_database=11),
+    ):
+        metrics.sample(inflight=0, recorder=None, limits=stats)
+        assert read("spendgate_rate_limit_transactions_total") == stats.transactions
+        assert read("spendgate_rate_limit_checks_total", where="lease") == stats.from_leases
+        assert read("spendgate_rate_limit_checks_total", where="database") == stats.in_database
 
 
 _BOUNDS = (0.0001, 0.001, 0.05, 0.5, 1.0, 30.0)
