@@ -248,9 +248,9 @@ async def test_an_idle_lease_goes_back_and_a_quiet_bucket_is_not_leased(store: S
     for _ in range(40):
         await guard.reserve(_resolved("busy"), _info(16), "/v1/messages")
     assert _level(limits, rpm, "busy")[0] > 40 * MINUTE_US  # a lease is held on top
-    clock.now += LEASE_IDLE
-    guard._kick()  # the task's timer runs on the real clock: look now
     for _ in range(200):
+        clock.now += LEASE_IDLE
+        guard._kick()  # the task's timer runs on the real clock: look now
         await asyncio.sleep(0.01)
         if _level(limits, rpm, "busy")[0] == 40 * MINUTE_US:
             break

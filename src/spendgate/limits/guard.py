@@ -203,11 +203,12 @@ class _Slot:
         return out
 
     def top_up(self, lease: Charge) -> Charge:
-        """Of ``lease``, the rates that run low (the others are not taken again)."""
-        held = self.held
+        """What brings the rates that run low back to ``lease`` (the others are not
+        taken again): a full lease after a top-up, not one and a half, so the round
+        after it has no surplus to give back."""
+        held, wanted = self.held, lease.amounts
         amounts = [
-            lease.cost(m) if held[i] * LEASE_REFILL < lease.cost(m) else 0
-            for i, m in enumerate(METRICS)
+            wanted[i] - held[i] if held[i] * LEASE_REFILL < wanted[i] else 0 for i in range(3)
         ]
         return self.as_charge(amounts)
 
@@ -584,9 +585,8 @@ class LimitGuard:
                     slot.add(back)
                 raise
             for (slot, lease), got in zip(wanted, granted, strict=True):
-                if got:
+                if got:  # not a use: room nobody takes goes back LEASE_IDLE after the last call
                     slot.add(lease)
-                    slot.used_at = self._clock()
                 else:  # near the limit: its calls are checked in the database again
                     slot.lease = None
         self._retired = [s for s in self._retired if any(s.held) or s.fetching is not None]
