@@ -49,7 +49,7 @@ def _exited(pid: int, timeout: float = 10.0) -> bool:
             with open(f"/proc/{pid}/stat") as stat:
                 if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
                     return True  # a zombie has exited, its parent has not reaped it yet
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped (ESRCH: between open and read)
             return True
         time.sleep(0.05)
     return False
