@@ -437,10 +437,9 @@ class LimitGuard:
         """Hold ``charge`` more on ``slot``; a slot no longer current (its limit deleted,
         or forgotten as idle meanwhile) is given back by the task's next round."""
         slot.add(charge)
-        key = (slot.limit.id, slot.subject)
-        if self._slots.get(key) is not slot and slot not in self._retired:
-            self._retired.append(slot)
-        if self._slots.get(key) is not slot or self._closing:
+        if self._slots.get((slot.limit.id, slot.subject)) is not slot:
+            if slot not in self._retired:
+                self._retired.append(slot)
             self._kick()
 
     async def settle(self, hold: LimitHold | None, record: CallRecord) -> None:

@@ -353,30 +353,40 @@ class GatewayMetrics:
                 self.lost.inc(recorder.lost - self._lost_seen)
                 self._lost_seen = recorder.lost
 
+    @staticmethod
+    def _add(deltas: Sequence[tuple[Counter, int]]) -> None:
+        """Count what a stats object's counts rose by since the last sample."""
+        for counter, delta in deltas:
+            if delta > 0:
+                counter.inc(delta)
+
     def _sample_ledger(self, ledger: LedgerStats) -> None:
         with self._sample_lock:
             seen = self._ledger_seen
             new_leases = ledger.leases - ledger.topups - (seen.leases - seen.topups)
-            for counter, delta in (
-                (self.ledger_transactions, ledger.transactions - seen.transactions),
-                (self.ledger_waits, ledger.waited - seen.waited),
-                (self.ledger_leases.labels("new"), new_leases),
-                (self.ledger_leases.labels("topup"), ledger.topups - seen.topups),
-            ):
-                if delta > 0:
-                    counter.inc(delta)
+            self._add(
+                [
+                    (self.ledger_transactions, ledger.transactions - seen.transactions),
+                    (self.ledger_waits, ledger.waited - seen.waited),
+                    (self.ledger_leases.labels("new"), new_leases),
+                    (self.ledger_leases.labels("topup"), ledger.topups - seen.topups),
+                ]
+            )
             self._ledger_seen = replace(ledger)
 
     def _sample_limits(self, limits: LimitStats) -> None:
         with self._sample_lock:
             seen = self._limits_seen
-            for counter, delta in (
-                (self.limit_transactions, limits.transactions - seen.transactions),
-                (self.limit_checks.labels("lease"), limits.from_leases - seen.from_leases),
-                (self.limit_checks.labels("database"), limits.in_database - seen.in_database),
-            ):
-                if delta > 0:
-                    counter.inc(delta)
+            self._add(
+                [
+                    (self.limit_transactions, limits.transactions - seen.transactions),
+                    (self.limit_checks.labels("lease"), limits.from_leases - seen.from_leases),
+                    (
+                        self.limit_checks.labels("database"),
+                        limits.in_database - seen.in_database,
+                    ),
+                ]
+            )
             self._limits_seen = replace(limits)
 
     def render(self) -> bytes:
