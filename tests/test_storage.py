@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from spendgate.records import Attribution, CallRecord
 from spendgate.storage import CallFilter, Store
 from spendgate.storage.calls import row_to_record
 from spendgate.storage.engine import READER_CACHE_KIB, WRITER_CACHE_KIB, StorageError
+from spendgate.storage.rollups import ROLLUP_TABLES, call_item, rebuild_rollups
 from spendgate.storage.schema import calls
 from spendgate.usage import Usage
 
@@ -38,6 +39,38 @@ def test_insert_is_idempotent(store: Store) -> None:
     assert store.insert_calls(recs) == 0
     assert store.insert_calls([*recs, make(99)]) == 1
     assert store.count_calls(CallFilter()) == 6
+
+
+def _rollup_contents(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    contents = {}
+    with store.engine.connect() as conn:
+        for table in ROLLUP_TABLES:
+            columns = [c for c in table.c if c.name != "id"]
+            contents[table.name] = sorted(tuple(row) for row in conn.execute(select(*columns)))
+    return contents
+
+
+def test_a_paced_batch_rolls_up_exactly_the_calls_it_inserts(store: Store) -> None:
+    """The writer process folds a batch's rollups before its transaction and naps
+    between slices of the work: what a batch that repeats stored calls adds is still
+    exactly its new calls, over several hours, tags and sessions."""
+
+    def spread(i: int) -> CallRecord:
+        who = Attribution(user=f"u{i % 3}", tags=["a", f"t{i % 2}"], session_id=f"s{i % 4}")
+        return make(i, created_at=T0 + timedelta(minutes=7 * i), attribution=who)
+
+    stored = [spread(i) for i in range(10)]
+    store.insert_calls(stored)
+    batch = [*stored[:4], *(spread(i) for i in range(10, 60))]
+    paces: list[int] = []
+    assert store.insert_items([call_item(r) for r in batch], pace=lambda: paces.append(1)) == 50
+    # Between the fold's slices of 16 calls, and before and after the rollups' upserts.
+    assert len(paces) >= len(batch) // 16 + 2
+    assert store.count_calls(CallFilter()) == 60
+    written = _rollup_contents(store)
+    assert written["rollup_sessions_daily"] and written["rollup_tags_hourly"]
+    rebuild_rollups(store.engine, [list(store.iter_call_rows(CallFilter()))])
+    assert written == _rollup_contents(store)
 
 
 def test_round_trip_keeps_every_field(store: Store) -> None:

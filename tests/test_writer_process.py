@@ -18,7 +18,7 @@ import anthropic
 import pytest
 
 from spendgate.pricing import PriceBook, apply_cost
-from spendgate.recording.process import WriterProcess
+from spendgate.recording.process import Pacer, WriterProcess
 from spendgate.recording.writer import Recorder
 from spendgate.records import Attribution, CallRecord
 from spendgate.storage import CallFilter, Store
@@ -212,6 +212,41 @@ async def test_batches_larger_than_a_slice_are_written_whole_with_their_rollups(
     store.close()
 
 
+def test_the_pacer_naps_once_a_slice_of_work_has_passed() -> None:
+    pacer = Pacer(0.05, nap=0.002)
+    pacer.begin()
+    pacer()
+    assert pacer.naps == 0
+    time.sleep(0.06)
+    started = time.perf_counter()
+    pacer()
+    assert pacer.naps == 1 and time.perf_counter() - started >= 0.002
+    pacer()  # a new slice starts after the nap
+    assert pacer.naps == 1
+
+
+@pytest.mark.parametrize(("slice_seconds", "naps"), [(1e-9, True), (0.0, False)])
+async def test_the_writer_process_naps_between_slices_of_a_batch_unless_told_not_to(
+    tmp_path: Path, slice_seconds: float, naps: bool
+) -> None:
+    """SPENDGATE_WRITER_SLICE reaches the child: with a slice shorter than any work it
+    naps at every pace of a batch (the fold, the insert, the rollups), with 0 never;
+    the batch is stored whole either way."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store.open(url)
+    process = WriterProcess(url, slice_seconds=slice_seconds)
+    recorder = Recorder(store, spool_dir=tmp_path / "spool", flush_interval=0.05, process=process)
+    for record in _records(100):
+        recorder.submit(record)
+    await recorder.start()
+    await recorder.flush()
+    await recorder.stop()
+    assert store.count_calls(CallFilter()) == 100
+    store.close()
+    # 100 calls: 7 slices of the fold, 12 more of the insert's rows, two at the rollups.
+    assert process.naps >= 20 if naps else process.naps == 0
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 async def test_the_cost_breakdown_stored_is_the_one_priced(
     database: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -262,7 +297,7 @@ def test_the_writer_process_exits_when_the_gateway_is_killed(tmp_path: Path) -> 
     script = textwrap.dedent(
         f"""
         import asyncio, os, signal
-        from spendgate.recording.process import WriterProcess
+        from spendgate.recording.process import Pacer, WriterProcess
 
         async def main():
             process = WriterProcess({url!r})

@@ -158,7 +158,9 @@ class Gateway:
         url = self.settings.effective_database_url
         if not self.settings.writer_process or (is_sqlite(url) and not is_sqlite_file(url)):
             return None  # an in-memory database is not shared with another process
-        return WriterProcess(url, log_level=self.settings.log_level)
+        return WriterProcess(
+            url, log_level=self.settings.log_level, slice_seconds=self.settings.writer_slice
+        )
 
     async def shutdown(self) -> None:
         """Close the upstream client, drain the recorder, close the database."""

@@ -155,6 +155,15 @@ class Settings(BaseSettings):
             "stay in the gateway. Ignored for an in-memory SQLite database."
         ),
     )
+    writer_slice: float = Field(
+        default=0.0002,
+        ge=0,
+        description=(
+            "Seconds of work the writer process does at a stretch before it naps for a "
+            "moment, so a batch never holds a CPU for milliseconds while the proxied calls "
+            "wait for one (on a small host every call's hops share it). 0: no naps."
+        ),
+    )
     spool_dir: Path | None = Field(
         default=None,
         description=(

@@ -16,10 +16,18 @@ lost with a dying child can be spooled and replayed without counting twice.
 
 Frames on a socket pair, each a 4-byte big-endian length and an orjson document:
 
-    parent -> child   {"url": ..., "log_level": ...}    first; the URL never goes on argv
+    parent -> child   {"url": ..., "log_level": ..., "slice": ...}
+                                                       first; the URL never goes on argv
     child -> parent   {"ok": true} or {"ok": false, "error": "..."}
     parent -> child   [item, ...]                        a batch, one transaction
-    child -> parent   {"new": n} or {"error": "..."}
+    child -> parent   {"new": n, "naps": total} or {"error": "..."}
+
+The child naps for a moment (:data:`_NAP`) after every ``slice`` seconds of a batch's
+Python work. Measured on a 2-core host at concurrency 1 (docs/benchmarks.md, "The
+writer's naps"), a batch's ~2 ms of work in one stretch held a CPU that the next
+call's hops (client, gateway, upstream) were queued for, however low the child's
+priority: the scheduler puts a woken task on the busy CPU and lets it wait there.
+Naps let those tasks run; the child's capacity stays many times the gateway's.
 
 The child ignores SIGINT and SIGTERM (a Ctrl-C in a terminal reaches the whole
 process group; the gateway drains first and then closes the socket) and exits when
@@ -36,6 +44,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
@@ -47,6 +56,9 @@ from spendgate.storage.rollups import Folded
 log = logging.getLogger("spendgate.recorder")
 
 _LENGTH = 4
+# How long the child naps between slices of work: the kernel adds its timer slack
+# (50 µs by default), so a nap gives the CPU away for ~70 µs.
+_NAP = 0.00002
 
 
 class WriterProcessError(Exception):
@@ -70,6 +82,7 @@ class WriterProcess:
         database_url: str,
         *,
         log_level: str = "info",
+        slice_seconds: float = 0.0002,
         start_timeout: float = 60.0,
         batch_timeout: float = 300.0,
         python: str = sys.executable,
@@ -77,11 +90,14 @@ class WriterProcess:
         self.database_url = database_url
         self.python = python
         self.log_level = log_level
+        self.slice_seconds = slice_seconds
         self.start_timeout = start_timeout
         # A child that has not answered a batch in this long is stuck (a lock never
         # granted, a hung connection): it is killed and the batch spooled.
         self.batch_timeout = batch_timeout
         self.pid: int | None = None
+        # Naps the child has taken between slices of its batches (as it last said).
+        self.naps = 0
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -119,7 +135,13 @@ class WriterProcess:
         self._reader, self._writer = await asyncio.open_connection(sock=parent)
         try:
             answer = await asyncio.wait_for(
-                self._ask({"url": self.database_url, "log_level": self.log_level}),
+                self._ask(
+                    {
+                        "url": self.database_url,
+                        "log_level": self.log_level,
+                        "slice": self.slice_seconds,
+                    }
+                ),
                 self.start_timeout,
             )
         except (TimeoutError, WriterProcessError) as exc:
@@ -152,6 +174,7 @@ class WriterProcess:
                 ) from exc
         if "error" in answer:
             raise WriterProcessError(str(answer["error"]))
+        self.naps = int(answer.get("naps") or 0)
         return int(answer["new"])
 
     async def _ask(self, doc: Any) -> dict[str, Any]:
@@ -207,6 +230,27 @@ def _read_frame(stream: BinaryIO) -> bytes | None:
     return body
 
 
+class Pacer:
+    """Naps :data:`_NAP` once ``slice_seconds`` of work have passed since the last nap
+    (or :meth:`begin`); called between slices of a batch's work."""
+
+    def __init__(self, slice_seconds: float, nap: float = _NAP) -> None:
+        self.slice_seconds = slice_seconds
+        self.nap = nap
+        self.naps = 0
+        self._since = time.perf_counter()
+
+    def begin(self) -> None:
+        """A batch starts: the time before it was idle, not work."""
+        self._since = time.perf_counter()
+
+    def __call__(self) -> None:
+        if time.perf_counter() - self._since >= self.slice_seconds:
+            time.sleep(self.nap)
+            self.naps += 1
+            self._since = time.perf_counter()
+
+
 def child_main(fd: int) -> int:
     """Serve batches on socket ``fd`` until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -227,10 +271,18 @@ def child_main(fd: int) -> int:
         sock.sendall(_frame({"ok": False, "error": redact(f"{type(exc).__name__}: {exc}")}))
         return 1
     sock.sendall(_frame({"ok": True}))
+    slice_seconds = float(settings.get("slice") or 0)
+    pace = Pacer(slice_seconds) if slice_seconds > 0 else None
     try:
         while (batch := _read_frame(stream)) is not None:
             try:
-                answer: dict[str, Any] = {"new": store.insert_items(orjson.loads(batch))}
+                if pace is not None:
+                    pace.begin()
+                items = orjson.loads(batch)
+                if pace is not None:
+                    pace()
+                new = store.insert_items(items, pace=pace)
+                answer: dict[str, Any] = {"new": new, "naps": pace.naps if pace else 0}
             except Exception as exc:  # the gateway spools the batch and retries
                 answer = {"error": redact(f"{type(exc).__name__}: {exc}")[:500]}
             sock.sendall(_frame(answer))

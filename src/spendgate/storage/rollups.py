@@ -1,9 +1,10 @@
-"""Folding call rows into the rollup tables, inside the writer's insert transaction.
+"""Folding call rows into the rollup tables, in the writer's insert transaction.
 
 :func:`aggregate` turns ``calls`` rows into additive rollup rows (also used by
-analytics for the partial hours at the edges of a range); :func:`apply_rollups`
-is the ``Store.after_insert_hooks`` entry that upserts them. The store only
-hands the hook rows that were really inserted, so nothing is counted twice.
+analytics for the partial hours at the edges of a range); :func:`write_aggregates`
+upserts them in the writer's transaction. The store folds a batch before that
+transaction and upserts only what the rows really inserted add up to, so nothing
+is counted twice.
 """
 
 from __future__ import annotations
@@ -264,6 +265,12 @@ class Aggregates:
         elif at > entry[_G_LAST]:
             entry[_G_LAST] = at
         _add_measures(entry, v, breakdown)
+
+    def add_all(self, items: Iterable[Folded]) -> None:
+        """Fold calls in, each as :func:`call_item` gives it."""
+        add = self.add_values
+        for values, breakdown, tags in items:
+            add(values, breakdown, tags)
 
     def settle(self) -> None:
         """Spread the calls folded so far over the hourly, tag and session rows."""
@@ -528,12 +535,10 @@ def fold_daily(conn: Connection, through: int) -> int:
 FOLD_LOCK_TIMEOUT = 10
 
 
-def apply_rollups(conn: Connection, inserted: list[Folded]) -> None:
-    """``Store.after_insert_hooks`` entry: fold newly inserted calls into the rollups."""
+def apply_rollups(conn: Connection, inserted: Iterable[Folded]) -> None:
+    """Fold calls into the rollups (in the caller's transaction)."""
     agg = Aggregates()
-    add = agg.add_values
-    for values, breakdown, tags in inserted:
-        add(values, breakdown, tags)
+    agg.add_all(inserted)
     write_aggregates(conn, agg)
 
 
