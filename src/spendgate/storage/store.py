@@ -238,7 +238,7 @@ class Store:
         if self.dialect == "sqlite":
             new = _insert_sqlite(conn, items, pace)
         elif self.dialect == "postgresql":
-            new = _insert_postgres(conn, items)
+            new = _insert_postgres(conn, items, pace)
         else:
             stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
             rows = [values_to_row(values) for values, _, _ in items]
@@ -423,22 +423,29 @@ _POSTGRES_INSERT = (
 )
 
 
-def _insert_postgres(conn: Connection, items: list[Folded]) -> list[Folded]:
+def _insert_postgres(conn: Connection, items: list[Folded], pace: Pace | None) -> list[Folded]:
     """Insert with psycopg's pipelined ``executemany``; returns the rows that were new.
+    With ``pace``, ``_PACE_ROWS`` rows per pipeline, so the server's work comes in
+    slices too.
 
     SQLAlchemy's multi-row VALUES statement is thousands of placeholders long,
     which psycopg re-parses for every batch; one short statement is parsed once.
     """
+    step = len(items) if pace is None else _PACE_ROWS
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(_POSTGRES_INSERT, [values for values, _, _ in items], returning=True)
         inserted: set[Any] = set()
-        while True:
-            found = cursor.fetchone()
-            if found is not None:
-                inserted.add(found[0])
-            if not cursor.nextset():
-                break
+        for start in range(0, len(items), step):
+            if start and pace is not None:
+                pace()
+            rows = [values for values, _, _ in items[start : start + step]]
+            cursor.executemany(_POSTGRES_INSERT, rows, returning=True)
+            while True:
+                found = cursor.fetchone()
+                if found is not None:
+                    inserted.add(found[0])
+                if not cursor.nextset():
+                    break
         return _first_of(items, inserted)
     finally:
         cursor.close()
