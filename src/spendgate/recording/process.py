@@ -23,7 +23,8 @@ Frames on a socket pair, each a 4-byte big-endian length and an orjson document:
     child -> parent   {"new": n, "naps": total} or {"error": "..."}
 
 The child naps for a moment (:data:`_NAP`) after every ``slice`` seconds of a batch's
-Python work. Measured on a 2-core host at concurrency 1 (docs/benchmarks.md, "The
+work (checked between slices of the rollups' fold and of the calls' insert, and
+around the rollups' upserts; ``slice`` 0 turns the naps off). Measured on a 2-core host at concurrency 1 (docs/benchmarks.md, "The
 writer's naps"), a batch's ~2 ms of work in one stretch held a CPU that the next
 call's hops (client, gateway, upstream) were queued for, however low the child's
 priority: the scheduler puts a woken task on the busy CPU and lets it wait there.
