@@ -64,11 +64,41 @@ def test_a_paced_batch_rolls_up_exactly_the_calls_it_inserts(store: Store) -> No
     batch = [*stored[:4], *(spread(i) for i in range(10, 60))]
     paces: list[int] = []
     assert store.insert_items([call_item(r) for r in batch], pace=lambda: paces.append(1)) == 50
-    # Between the fold's slices of 16 calls, and before and after the rollups' upserts.
-    assert len(paces) >= len(batch) // 16 + 2
+    # After each of the fold's 4 slices of 16 calls, between the 7 insert statements of
+    # 8 rows, and before the rollups' upserts.
+    assert len(paces) == 4 + 6 + 1
     assert store.count_calls(CallFilter()) == 60
     written = _rollup_contents(store)
     assert written["rollup_sessions_daily"] and written["rollup_tags_hourly"]
+    rebuild_rollups(store.engine, [list(store.iter_call_rows(CallFilter()))])
+    assert written == _rollup_contents(store)
+
+
+def test_a_paced_batch_of_mixed_rows_and_repeats_rolls_up_each_call_once(store: Store) -> None:
+    """Rows with different NULL columns go in separate insert statements, and a call
+    repeated within the batch, or stored already, falls in another slice than its
+    first copy: each is stored and rolled up once."""
+
+    def mixed(i: int) -> CallRecord:
+        record = make(i, created_at=T0 + timedelta(minutes=5 * i))
+        if i % 3 == 0:
+            record.attribution.session_id = f"s{i % 2}"
+        if i % 4 == 1:
+            record.cost_nanousd = None
+            record.pricing_status = "unpriced"
+        if i % 5 == 2:
+            record.status_code, record.error_type = 529, "overloaded_error"
+        return record
+
+    stored = [mixed(i) for i in range(6)]
+    store.insert_calls(stored)
+    fresh = [mixed(i) for i in range(6, 40)]
+    batch = [fresh[0], *fresh[1:20], stored[2], fresh[0], *fresh[20:], stored[5], fresh[3]]
+    paces: list[int] = []
+    assert store.insert_items([call_item(r) for r in batch], pace=lambda: paces.append(1)) == 34
+    assert len(paces) >= 3 + 4 + 1
+    assert store.count_calls(CallFilter()) == 40
+    written = _rollup_contents(store)
     rebuild_rollups(store.engine, [list(store.iter_call_rows(CallFilter()))])
     assert written == _rollup_contents(store)
 

@@ -159,9 +159,10 @@ class Settings(BaseSettings):
         default=0.0002,
         ge=0,
         description=(
-            "Seconds of work the writer process does at a stretch before it naps for a "
-            "moment, so a batch never holds a CPU for milliseconds while the proxied calls "
-            "wait for one (on a small host every call's hops share it). 0: no naps."
+            "CPU seconds the writer process spends on a batch at a stretch before it naps "
+            "for a moment (~70 µs), so a batch's milliseconds of work do not keep a CPU the "
+            "proxied calls are queued for (on a small host every call's hops share it). "
+            "0: no naps. Only the writer process naps (see SPENDGATE_WRITER_PROCESS)."
         ),
     )
     spool_dir: Path | None = Field(

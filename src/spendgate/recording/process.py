@@ -22,13 +22,15 @@ Frames on a socket pair, each a 4-byte big-endian length and an orjson document:
     parent -> child   [item, ...]                        a batch, one transaction
     child -> parent   {"new": n, "naps": total} or {"error": "..."}
 
-The child naps for a moment (:data:`_NAP`) after every ``slice`` seconds of a batch's
-work (checked between slices of the rollups' fold and of the calls' insert, and
-around the rollups' upserts; ``slice`` 0 turns the naps off). Measured on a 2-core host at concurrency 1 (docs/benchmarks.md, "The
-writer's naps"), a batch's ~2 ms of work in one stretch held a CPU that the next
-call's hops (client, gateway, upstream) were queued for, however low the child's
-priority: the scheduler puts a woken task on the busy CPU and lets it wait there.
-Naps let those tasks run; the child's capacity stays many times the gateway's.
+The child naps for a moment (:data:`_NAP`) once a batch has used ``slice`` seconds of
+its CPU since the last nap (checked after decoding a batch, between slices of the
+rollups' fold, between the calls' insert statements, and before the rollups'
+upserts; ``slice`` 0 turns the naps off). Measured on a 2-core host at concurrency 1
+(docs/benchmarks.md, "The writer's naps"), a batch's ~2 ms of work in one stretch
+held a CPU that the next call's hops (client, gateway, upstream) were queued for,
+however low the child's priority: the scheduler puts a woken task on the busy CPU
+and lets it wait there. Naps let those tasks run; the child can still store several
+times what the gateway serves.
 
 The child ignores SIGINT and SIGTERM (a Ctrl-C in a terminal reaches the whole
 process group; the gateway drains first and then closes the socket) and exits when
@@ -232,24 +234,25 @@ def _read_frame(stream: BinaryIO) -> bytes | None:
 
 
 class Pacer:
-    """Naps :data:`_NAP` once ``slice_seconds`` of work have passed since the last nap
-    (or :meth:`begin`); called between slices of a batch's work."""
+    """Naps :data:`_NAP` once this thread has used ``slice_seconds`` of CPU since the
+    last nap (or :meth:`begin`); called between slices of a batch's work. CPU time,
+    not wall time: waiting for PostgreSQL's answers or for a CPU holds none."""
 
     def __init__(self, slice_seconds: float, nap: float = _NAP) -> None:
         self.slice_seconds = slice_seconds
         self.nap = nap
         self.naps = 0
-        self._since = time.perf_counter()
+        self._since = time.thread_time()
 
     def begin(self) -> None:
-        """A batch starts: the time before it was idle, not work."""
-        self._since = time.perf_counter()
+        """A batch starts: count its work from here."""
+        self._since = time.thread_time()
 
     def __call__(self) -> None:
-        if time.perf_counter() - self._since >= self.slice_seconds:
+        if time.thread_time() - self._since >= self.slice_seconds:
             time.sleep(self.nap)
             self.naps += 1
-            self._since = time.perf_counter()
+            self._since = time.thread_time()
 
 
 def child_main(fd: int) -> int:
