@@ -165,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             " (exact)." if recorded_calls == sent else " (**mismatch**)."
         )
         if args.rate_limits:
-            listed = targets.get_json(gateway.port, "/api/limits")
-            limits = listed["limits"] if isinstance(listed, dict) else listed
+            limits = targets.get_json(gateway.port, "/api/limits")
             refused = sum(
                 int(bucket.get("refused") or 0)
                 for limit in limits

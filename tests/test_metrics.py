@@ -156,13 +156,14 @@ def test_metrics_match_the_ledger(tmp_path: Path, upstream: FakeUpstream) -> Non
     assert total(samples, "spendgate_budget_leases_total") == 0
 
 
+def _read(metrics: GatewayMetrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
 def test_budget_ledger_counters_follow_the_guard() -> None:
     """The ledger's own counts become Prometheus counters, each delta counted once."""
     metrics = GatewayMetrics()
-
-    def read(name: str, **labels: str) -> float:
-        value = metrics.registry.get_sample_value(name, labels)
-        return 0.0 if value is None else value
 
     metrics.sample(
         inflight=0, recorder=None, ledger=LedgerStats(transactions=3, waited=2, leases=5, topups=2)
@@ -170,25 +171,21 @@ def test_budget_ledger_counters_follow_the_guard() -> None:
     metrics.sample(
         inflight=0, recorder=None, ledger=LedgerStats(transactions=3, waited=2, leases=5, topups=2)
     )  # no change
-    assert read("spendgate_budget_ledger_transactions_total") == 3
-    assert read("spendgate_budget_reservation_waits_total") == 2
-    assert read("spendgate_budget_leases_total", kind="new") == 3
-    assert read("spendgate_budget_leases_total", kind="topup") == 2
+    assert _read(metrics, "spendgate_budget_ledger_transactions_total") == 3
+    assert _read(metrics, "spendgate_budget_reservation_waits_total") == 2
+    assert _read(metrics, "spendgate_budget_leases_total", kind="new") == 3
+    assert _read(metrics, "spendgate_budget_leases_total", kind="topup") == 2
     metrics.sample(
         inflight=0, recorder=None, ledger=LedgerStats(transactions=10, waited=2, leases=9, topups=5)
     )
-    assert read("spendgate_budget_ledger_transactions_total") == 10
-    assert read("spendgate_budget_leases_total", kind="new") == 4
-    assert read("spendgate_budget_leases_total", kind="topup") == 5
+    assert _read(metrics, "spendgate_budget_ledger_transactions_total") == 10
+    assert _read(metrics, "spendgate_budget_leases_total", kind="new") == 4
+    assert _read(metrics, "spendgate_budget_leases_total", kind="topup") == 5
 
 
 def test_rate_limit_counters_follow_the_guard() -> None:
     """The rate-limit guard's counts become Prometheus counters, each delta counted once."""
     metrics = GatewayMetrics()
-
-    def read(name: str, **labels: str) -> float:
-        value = metrics.registry.get_sample_value(name, labels)
-        return 0.0 if value is None else value
 
     for stats in (  # the second sample changes nothing
         LimitStats(transactions=4, from_leases=90, in_database=10),
@@ -196,9 +193,10 @@ def test_rate_limit_counters_follow_the_guard() -> None:
         LimitStats(transactions=6, from_leases=190, in_database=11),
     ):
         metrics.sample(inflight=0, recorder=None, limits=stats)
-        assert read("spendgate_rate_limit_transactions_total") == stats.transactions
-        assert read("spendgate_rate_limit_checks_total", where="lease") == stats.from_leases
-        assert read("spendgate_rate_limit_checks_total", where="database") == stats.in_database
+        assert _read(metrics, "spendgate_rate_limit_transactions_total") == stats.transactions
+        checks = "spendgate_rate_limit_checks_total"
+        assert _read(metrics, checks, where="lease") == stats.from_leases
+        assert _read(metrics, checks, where="database") == stats.in_database
 
 
 _BOUNDS = (0.0001, 0.001, 0.05, 0.5, 1.0, 30.0)

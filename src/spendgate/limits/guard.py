@@ -208,7 +208,8 @@ class _Slot:
         after it has no surplus to give back."""
         held, wanted = self.held, lease.amounts
         amounts = [
-            wanted[i] - held[i] if held[i] * LEASE_REFILL < wanted[i] else 0 for i in range(3)
+            wanted[i] - held[i] if held[i] * LEASE_REFILL < wanted[i] else 0
+            for i in range(len(METRICS))
         ]
         return self.as_charge(amounts)
 
