@@ -14,6 +14,7 @@ from spendgate.storage.calls import row_to_record
 from spendgate.storage.engine import READER_CACHE_KIB, WRITER_CACHE_KIB, StorageError
 from spendgate.storage.rollups import ROLLUP_TABLES, call_item, rebuild_rollups
 from spendgate.storage.schema import calls
+from spendgate.storage.store import _PACE_ROWS, _PACE_ROWS_POSTGRES
 from spendgate.usage import Usage
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -50,6 +51,12 @@ def _rollup_contents(store: Store) -> dict[str, list[tuple[object, ...]]]:
     return contents
 
 
+def _statements(store: Store, rows: int) -> int:
+    """How many slices a paced insert of ``rows`` rows of one NULL pattern takes."""
+    step = _PACE_ROWS_POSTGRES if store.dialect == "postgresql" else _PACE_ROWS
+    return -(-rows // step)
+
+
 def test_a_paced_batch_rolls_up_exactly_the_calls_it_inserts(store: Store) -> None:
     """The writer process folds a batch's rollups before its transaction and naps
     between slices of the work: what a batch that repeats stored calls adds is still
@@ -64,9 +71,12 @@ def test_a_paced_batch_rolls_up_exactly_the_calls_it_inserts(store: Store) -> No
     batch = [*stored[:4], *(spread(i) for i in range(10, 60))]
     paces: list[int] = []
     assert store.insert_items([call_item(r) for r in batch], pace=lambda: paces.append(1)) == 50
-    # After each of the fold's 4 slices of 16 calls, between the 7 insert statements of
-    # 8 rows, and before the rollups' upserts.
-    assert len(paces) == 4 + 6 + 1
+    # After each of the fold's 4 slices of 16 calls, between the insert's statements,
+    # and before the upserts. SQLite inserts all 54 rows, 8 a statement; PostgreSQL
+    # copies the 50 new ones (its first try fails on the first stored call, in the
+    # first slice, before any pace).
+    rows = 50 if store.dialect == "postgresql" else 54
+    assert len(paces) == 4 + _statements(store, rows) - 1 + 1
     assert store.count_calls(CallFilter()) == 60
     written = _rollup_contents(store)
     assert written["rollup_sessions_daily"] and written["rollup_tags_hourly"]
@@ -96,7 +106,7 @@ def test_a_paced_batch_of_mixed_rows_and_repeats_rolls_up_each_call_once(store: 
     batch = [fresh[0], *fresh[1:20], stored[2], fresh[0], *fresh[20:], stored[5], fresh[3]]
     paces: list[int] = []
     assert store.insert_items([call_item(r) for r in batch], pace=lambda: paces.append(1)) == 34
-    assert len(paces) >= 3 + 4 + 1
+    assert len(paces) >= 3 + _statements(store, len(batch)) - 1 + 1
     assert store.count_calls(CallFilter()) == 40
     written = _rollup_contents(store)
     rebuild_rollups(store.engine, [list(store.iter_call_rows(CallFilter()))])
@@ -227,7 +237,9 @@ def test_one_batch_of_mixed_null_patterns_round_trips(store: Store) -> None:
         ),
     )
     bare = make(2, status_code=None, model=None, cost_nanousd=None, attribution=Attribution())
-    mixed = [full, bare, make(3), make(4, stream=True, ttft_ms=9.0), make(5, status_code=None)]
+    # A whole number in a float column (PostgreSQL's COPY sends each column as one type).
+    mixed = [full, bare, make(3, latency_ms=7), make(4, stream=True, ttft_ms=9.0)]
+    mixed.append(make(5, status_code=None))
     assert store.insert_calls(mixed) == 5
     with store.engine.connect() as conn:
         rows = {r.id: dict(r._mapping) for r in conn.execute(calls.select())}
@@ -268,3 +280,28 @@ def test_sqlite_writer_has_its_own_connection_with_the_large_page_cache(tmp_path
 def test_a_malformed_sqlite_url_gets_the_error_that_says_how_to_fix_it() -> None:
     with pytest.raises(StorageError, match="not a database URL"):
         Store.open("sqlite:spendgate.db")
+
+
+def test_a_batch_the_database_refuses_is_refused_whole_and_the_next_one_goes_in(
+    store: Store,
+) -> None:
+    """A row the database refuses (a NULL where none may be; on PostgreSQL also a
+    value too long for its column) fails its whole batch, as a row insert would, on a
+    fresh connection too (PostgreSQL's staging table is made in that batch's
+    transaction and rolled back with it): nothing is cut short or half written, and
+    the next batch is stored."""
+    first, second, third = make(0), make(2), make(3)
+    refused = [make(1, pricing_status=None)]
+    if store.dialect == "postgresql":
+        refused.append(make(1, attribution=Attribution(team="t" * 201)))
+    for bad in refused:
+        with pytest.raises(Exception, match=r"(?i)null|too long"):
+            store.insert_calls([first, bad])
+        assert store.count_calls(CallFilter()) == 0
+    assert store.insert_calls([first, second]) == 2
+    assert store.insert_calls([first, third]) == 1
+    assert {row["id"] for row in store.list_calls(CallFilter()).data} == {
+        first.id,
+        second.id,
+        third.id,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -12,11 +13,18 @@ from operator import is_not, itemgetter
 from typing import Any
 
 import orjson
+from psycopg.errors import UndefinedTable
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
     Connection,
     Engine,
+    Float,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
     and_,
     delete,
     func,
@@ -26,6 +34,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeEngine
 
 from spendgate.records import CallRecord
 from spendgate.storage import migrate
@@ -67,6 +76,10 @@ Pace = Callable[[], None]
 _PACE_ITEMS = 16
 # Rows per insert statement between two paces, inside the transaction.
 _PACE_ROWS = 8
+# PostgreSQL's calls move from the staging table this many at a time (~1 ms of the
+# server's work): in slices of 8 or 16 they cost more CPU and did not lower the c=1
+# p99 (docs/benchmarks.md), so a batch of what one flush gathers moves in one go.
+_PACE_ROWS_POSTGRES = 64
 
 
 def _now_us() -> int:
@@ -226,8 +239,12 @@ class Store:
             if pace is not None:
                 pace()
         ahead.settle()
-        with self.writer_engine.begin() as conn:
-            new = self._insert(conn, items, ahead, pace)
+        try:
+            with self.writer_engine.begin() as conn:
+                new = self._insert(conn, items, ahead, pace)
+        except UndefinedTable:  # PostgreSQL: a session without the staging table yet
+            with self.writer_engine.begin() as conn:
+                new = self._insert(conn, items, ahead, pace, stage=True)
         self._fold_if_due()
         return new
 
@@ -236,12 +253,22 @@ class Store:
         return self.insert_items([parsed_row(row) for row in rows])
 
     def _insert(
-        self, conn: Connection, items: list[Folded], ahead: Aggregates, pace: Pace | None
+        self,
+        conn: Connection,
+        items: list[Folded],
+        ahead: Aggregates,
+        pace: Pace | None,
+        *,
+        stage: bool = False,
     ) -> int:
         if self.dialect == "sqlite":
             new = _insert_sqlite(conn, items, pace)
         elif self.dialect == "postgresql":
-            new = _insert_postgres(conn, items, pace)
+            # Made on a connection's first batch; made again if a rollback undid it
+            # or a pooler hands over another session (UndefinedTable, above).
+            stage = stage or _STAGE not in conn.info
+            new = _insert_postgres(conn, items, pace, stage=stage)
+            conn.info[_STAGE] = True
         else:
             stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
             rows = [values_to_row(values) for values, _, _ in items]
@@ -418,35 +445,79 @@ def _first_of(items: list[Folded], ids: set[Any]) -> list[Folded]:
     return out
 
 
-_POSTGRES_INSERT = (
-    f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(CALL_COLUMNS))}) ON CONFLICT (id) DO NOTHING RETURNING id"
+# PostgreSQL takes a batch's calls by binary COPY into a temporary table, and moves
+# them into ``calls`` in slices of ``_PACE_ROWS_POSTGRES`` rows when paced. The
+# row-per-statement ``executemany`` this replaced cost the server ~40 µs a row against
+# ~15, and psycopg ~20 µs against ~3 (docs/benchmarks.md, "PostgreSQL's calls by
+# COPY"). COPY cannot skip a call stored already; the move does (ON CONFLICT), and
+# returns the ids it added. A COPY straight into ``calls`` (and a second try without
+# the stored ids) measured no better on the c=1 p99, in one run worse.
+#
+# The table's name carries a digest of the columns, so a session that outlives a
+# migration (a pooler's server connection) never copies into an older layout. Each
+# commit empties it (nothing vacuums a temporary table: deleted rows would stay).
+# ``batch_row`` numbers a batch's rows, for the slices.
+_STAGE = (
+    "spendgate_calls_in_"
+    + hashlib.sha256(repr([(c.name, str(c.type)) for c in calls.c]).encode()).hexdigest()[:12]
+)
+_POSTGRES_STAGE = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (LIKE calls, batch_row integer) "
+    "ON COMMIT DELETE ROWS"
+)
+_POSTGRES_COPY = f"COPY {_STAGE} ({', '.join(CALL_COLUMNS)}, batch_row) FROM STDIN (FORMAT BINARY)"
+_POSTGRES_MOVE = (
+    f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) SELECT {', '.join(CALL_COLUMNS)} "
+    f"FROM {_STAGE} WHERE batch_row >= %s AND batch_row < %s "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 
 
-def _insert_postgres(conn: Connection, items: list[Folded], pace: Pace | None) -> list[Folded]:
-    """Insert with psycopg's pipelined ``executemany``; returns the rows that were new.
-    With ``pace``, ``_PACE_ROWS`` rows per pipeline, so the server's work comes in
-    slices too.
+def _copy_type(column_type: TypeEngine[Any]) -> str:
+    """The binary COPY's type for a column (a new column type fails at import)."""
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    for kind, name in _COPY_TYPES:
+        if isinstance(column_type, kind):
+            return name
+    raise TypeError(f"no COPY type for a {column_type!r} column")
 
-    SQLAlchemy's multi-row VALUES statement is thousands of placeholders long,
-    which psycopg re-parses for every batch; one short statement is parsed once.
-    """
-    step = len(items) if pace is None else _PACE_ROWS
+
+# Subclasses first: BIGINT is an Integer, TEXT a String.
+_COPY_TYPES: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
+    (Boolean, "bool"),
+    (Float, "float8"),
+    (BigInteger, "int8"),
+    (Integer, "int4"),
+    (Text, "text"),
+    (String, "varchar"),
+)
+_POSTGRES_COPY_TYPES = (*(_copy_type(c.type) for c in calls.c), "int4")
+
+
+def _insert_postgres(
+    conn: Connection, items: list[Folded], pace: Pace | None, *, stage: bool = False
+) -> list[Folded]:
+    """Copy the batch's calls into the staging table and move them; returns the rows
+    that were new. ``stage`` first makes the table: it lasts as long as the session,
+    and a missing one fails the transaction with ``UndefinedTable`` (the caller tries
+    again with ``stage``). With ``pace``, a move per ``_PACE_ROWS_POSTGRES`` rows and
+    a pace between them, so the server's work comes in slices too."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
+        if stage:
+            cursor.execute(_POSTGRES_STAGE)
+        with cursor.copy(_POSTGRES_COPY) as copy:
+            copy.set_types(_POSTGRES_COPY_TYPES)
+            for n, (values, _, _) in enumerate(items):
+                copy.write_row((*values, n))
         inserted: set[Any] = set()
+        step = _PACE_ROWS_POSTGRES if pace is not None else max(len(items), 1)
         for start in range(0, len(items), step):
             if start and pace is not None:
                 pace()
-            rows = [values for values, _, _ in items[start : start + step]]
-            cursor.executemany(_POSTGRES_INSERT, rows, returning=True)
-            while True:
-                found = cursor.fetchone()
-                if found is not None:
-                    inserted.add(found[0])
-                if not cursor.nextset():
-                    break
+            cursor.execute(_POSTGRES_MOVE, (start, start + step))
+            inserted.update(row[0] for row in cursor.fetchall())
         return _first_of(items, inserted)
     finally:
         cursor.close()
