@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
 from spendgate.records import Attribution, CallRecord
 from spendgate.storage import CallFilter, Store
+from spendgate.storage import store as store_module
 from spendgate.storage.calls import row_to_record
 from spendgate.storage.engine import READER_CACHE_KIB, WRITER_CACHE_KIB, StorageError
 from spendgate.storage.rollups import ROLLUP_TABLES, call_item, rebuild_rollups
 from spendgate.storage.schema import calls
-from spendgate.storage.store import _PACE_ROWS, _PACE_ROWS_POSTGRES
+from spendgate.storage.store import _PACE_ROWS
 from spendgate.usage import Usage
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -51,12 +53,23 @@ def _rollup_contents(store: Store) -> dict[str, list[tuple[object, ...]]]:
     return contents
 
 
-def _statements(store: Store, rows: int) -> int:
-    """How many slices a paced insert of ``rows`` rows of one NULL pattern takes."""
-    step = _PACE_ROWS_POSTGRES if store.dialect == "postgresql" else _PACE_ROWS
-    return -(-rows // step)
+def _insert_paces(store: Store, rows: int) -> int:
+    """The paces between a paced insert's slices of ``rows`` rows (of one NULL pattern
+    on SQLite): between its statements; on PostgreSQL, between the COPY's slices and
+    between the moves (``_PACE_ROWS_POSTGRES`` is 8 in these tests)."""
+    if store.dialect == "postgresql":
+        slices = -(-rows // max(8, -(-rows // 8)))
+        return 2 * (slices - 1)
+    return -(-rows // _PACE_ROWS) - 1
 
 
+@pytest.fixture
+def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL's slices as small as SQLite's, so a test batch has several."""
+    monkeypatch.setattr(store_module, "_PACE_ROWS_POSTGRES", 8)
+
+
+@pytest.mark.usefixtures("small_slices")
 def test_a_paced_batch_rolls_up_exactly_the_calls_it_inserts(store: Store) -> None:
     """The writer process folds a batch's rollups before its transaction and naps
     between slices of the work: what a batch that repeats stored calls adds is still
@@ -71,12 +84,9 @@ def test_a_paced_batch_rolls_up_exactly_the_calls_it_inserts(store: Store) -> No
     batch = [*stored[:4], *(spread(i) for i in range(10, 60))]
     paces: list[int] = []
     assert store.insert_items([call_item(r) for r in batch], pace=lambda: paces.append(1)) == 50
-    # After each of the fold's 4 slices of 16 calls, between the insert's statements,
-    # and before the upserts. SQLite inserts all 54 rows, 8 a statement; PostgreSQL
-    # copies the 50 new ones (its first try fails on the first stored call, in the
-    # first slice, before any pace).
-    rows = 50 if store.dialect == "postgresql" else 54
-    assert len(paces) == 4 + _statements(store, rows) - 1 + 1
+    # After each of the fold's 4 slices of 16 calls, between the insert's 7 slices of
+    # 8 rows, and before the rollups' upserts.
+    assert len(paces) == 4 + _insert_paces(store, 54) + 1
     assert store.count_calls(CallFilter()) == 60
     written = _rollup_contents(store)
     assert written["rollup_sessions_daily"] and written["rollup_tags_hourly"]
@@ -84,10 +94,11 @@ def test_a_paced_batch_rolls_up_exactly_the_calls_it_inserts(store: Store) -> No
     assert written == _rollup_contents(store)
 
 
+@pytest.mark.usefixtures("small_slices")
 def test_a_paced_batch_of_mixed_rows_and_repeats_rolls_up_each_call_once(store: Store) -> None:
-    """Rows with different NULL columns go in separate insert statements, and a call
-    repeated within the batch, or stored already, falls in another slice than its
-    first copy: each is stored and rolled up once."""
+    """Rows with different NULL columns go in separate insert statements on SQLite,
+    and a call repeated within the batch, or stored already, falls in another slice
+    than its first copy: each is stored and rolled up once."""
 
     def mixed(i: int) -> CallRecord:
         record = make(i, created_at=T0 + timedelta(minutes=5 * i))
@@ -106,7 +117,10 @@ def test_a_paced_batch_of_mixed_rows_and_repeats_rolls_up_each_call_once(store: 
     batch = [fresh[0], *fresh[1:20], stored[2], fresh[0], *fresh[20:], stored[5], fresh[3]]
     paces: list[int] = []
     assert store.insert_items([call_item(r) for r in batch], pace=lambda: paces.append(1)) == 34
-    assert len(paces) >= 3 + _statements(store, len(batch)) - 1 + 1
+    if store.dialect == "postgresql":  # the fold's 3 slices, 5 of the insert's
+        assert len(paces) == 3 + _insert_paces(store, len(batch)) + 1
+    else:  # a statement per NULL pattern and slice
+        assert len(paces) >= 3 + _insert_paces(store, len(batch)) + 1
     assert store.count_calls(CallFilter()) == 40
     written = _rollup_contents(store)
     rebuild_rollups(store.engine, [list(store.iter_call_rows(CallFilter()))])
@@ -286,16 +300,19 @@ def test_a_batch_the_database_refuses_is_refused_whole_and_the_next_one_goes_in(
     store: Store,
 ) -> None:
     """A row the database refuses (a NULL where none may be; on PostgreSQL also a
-    value too long for its column) fails its whole batch, as a row insert would, on a
-    fresh connection too (PostgreSQL's staging table is made in that batch's
-    transaction and rolled back with it): nothing is cut short or half written, and
-    the next batch is stored."""
+    value too long for its column or a number out of its range) fails its whole
+    batch, as a row insert would, on a fresh connection too (PostgreSQL's staging
+    table is made in that batch's transaction and rolled back with it): nothing is
+    cut short, wrapped round or half written, and the next batch is stored."""
     first, second, third = make(0), make(2), make(3)
     refused = [make(1, pricing_status=None)]
     if store.dialect == "postgresql":
         refused.append(make(1, attribution=Attribution(team="t" * 201)))
+        refused.append(make(1, status_code=2**32 + 200))
+        searches = {"input_tokens": 1, "server_tool_use": {"web_search_requests": 2**31}}
+        refused.append(make(1, usage=Usage.from_raw(searches)))
     for bad in refused:
-        with pytest.raises(Exception, match=r"(?i)null|too long"):
+        with pytest.raises(Exception, match=r"(?i)null|too long|out of range"):
             store.insert_calls([first, bad])
         assert store.count_calls(CallFilter()) == 0
     assert store.insert_calls([first, second]) == 2
@@ -305,3 +322,33 @@ def test_a_batch_the_database_refuses_is_refused_whole_and_the_next_one_goes_in(
         second.id,
         third.id,
     }
+
+
+@pytest.mark.postgres
+def test_a_session_without_the_staging_table_gets_one_and_loses_no_batch(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooler in transaction mode may hand the writer's connection another server
+    session, without the staging table the first one had: that batch fails with
+    UndefinedTable, is written again after making the table, and the next one goes
+    in the first time."""
+    store = Store.open(pg_url, pool_size=1)  # one connection: every batch uses it
+    tries: list[bool] = []
+    real = store_module._insert_postgres
+
+    def spy(*args: Any, stage: bool = False) -> Any:
+        tries.append(stage)
+        return real(*args, stage=stage)
+
+    try:
+        assert store.insert_calls([make(0)]) == 1
+        with store.writer_engine.connect() as conn:  # what another session looks like
+            conn.exec_driver_sql("DISCARD TEMP")
+            conn.commit()
+        monkeypatch.setattr(store_module, "_insert_postgres", spy)
+        assert store.insert_calls([make(1), make(2)]) == 2
+        assert store.insert_calls([make(3)]) == 1
+        assert tries == [False, True, False]
+        assert store.count_calls(CallFilter()) == 4
+    finally:
+        store.close()

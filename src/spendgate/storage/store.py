@@ -76,7 +76,7 @@ Pace = Callable[[], None]
 _PACE_ITEMS = 16
 # Rows per insert statement between two paces, inside the transaction.
 _PACE_ROWS = 8
-# PostgreSQL's calls move from the staging table this many at a time (~1 ms of the
+# PostgreSQL's calls are copied and moved this many at a time at least (~1 ms of the
 # server's work): in slices of 8 or 16 they cost more CPU and did not lower the c=1
 # p99 (docs/benchmarks.md), so a batch of what one flush gathers moves in one go.
 _PACE_ROWS_POSTGRES = 64
@@ -239,12 +239,18 @@ class Store:
             if pace is not None:
                 pace()
         ahead.settle()
+        info: dict[Any, Any] = {}
         try:
             with self.writer_engine.begin() as conn:
+                info = conn.info
                 new = self._insert(conn, items, ahead, pace)
-        except UndefinedTable:  # PostgreSQL: a session without the staging table yet
+        except UndefinedTable:  # PostgreSQL: a session without the staging table
+            info.pop(_STAGE, None)
             with self.writer_engine.begin() as conn:
+                info = conn.info
                 new = self._insert(conn, items, ahead, pace, stage=True)
+        if self.dialect == "postgresql":
+            info[_STAGE] = True  # committed: the session has the table now
         self._fold_if_due()
         return new
 
@@ -264,11 +270,10 @@ class Store:
         if self.dialect == "sqlite":
             new = _insert_sqlite(conn, items, pace)
         elif self.dialect == "postgresql":
-            # Made on a connection's first batch; made again if a rollback undid it
-            # or a pooler hands over another session (UndefinedTable, above).
+            # Made on a connection's first batch (noted once that commits), and
+            # again if a pooler hands over another session (UndefinedTable, above).
             stage = stage or _STAGE not in conn.info
             new = _insert_postgres(conn, items, pace, stage=stage)
-            conn.info[_STAGE] = True
         else:
             stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
             rows = [values_to_row(values) for values, _, _ in items]
@@ -446,53 +451,58 @@ def _first_of(items: list[Folded], ids: set[Any]) -> list[Folded]:
 
 
 # PostgreSQL takes a batch's calls by binary COPY into a temporary table, and moves
-# them into ``calls`` in slices of ``_PACE_ROWS_POSTGRES`` rows when paced. The
+# them into ``calls`` with INSERT ... SELECT, in slices when paced. The
 # row-per-statement ``executemany`` this replaced cost the server ~40 µs a row against
 # ~15, and psycopg ~20 µs against ~3 (docs/benchmarks.md, "PostgreSQL's calls by
 # COPY"). COPY cannot skip a call stored already; the move does (ON CONFLICT), and
 # returns the ids it added. A COPY straight into ``calls`` (and a second try without
 # the stored ids) measured no better on the c=1 p99, in one run worse.
 #
-# The table's name carries a digest of the columns, so a session that outlives a
-# migration (a pooler's server connection) never copies into an older layout. Each
-# commit empties it (nothing vacuums a temporary table: deleted rows would stay).
+# The table's columns have the types the COPY sends, wide enough for any value
+# (whole numbers as bigint, strings as text), so the move's assignment to ``calls``
+# refuses what does not fit (an integer out of range, a string too long), as a row
+# insert did: binary COPY into an integer column would wrap a larger number. The
+# name carries a digest of the layout, so a session that outlives a migration (a
+# pooler's server connection) never copies into an older one. Each commit empties
+# the table (nothing vacuums a temporary table: deleted rows would stay).
 # ``batch_row`` numbers a batch's rows, for the slices.
-_STAGE = (
-    "spendgate_calls_in_"
-    + hashlib.sha256(repr([(c.name, str(c.type)) for c in calls.c]).encode()).hexdigest()[:12]
-)
+
+
+def _copy_type(column_type: TypeEngine[Any]) -> str:
+    """The binary COPY's type for a column; a type not listed fails at import."""
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    try:
+        return _COPY_TYPES[type(column_type)]
+    except KeyError:
+        raise TypeError(f"no COPY type for a {column_type!r} column") from None
+
+
+_COPY_TYPES: dict[type[TypeEngine[Any]], str] = {
+    Boolean: "bool",
+    Float: "float8",
+    BigInteger: "int8",
+    Integer: "int8",
+    Text: "text",
+    String: "text",
+}
+_STAGED = (*((str(c.name), _copy_type(c.type)) for c in calls.c), ("batch_row", "int4"))
+_POSTGRES_COPY_TYPES = tuple(kind for _, kind in _STAGED)
+_STAGE = "spendgate_calls_in_" + hashlib.sha256(repr(_STAGED).encode()).hexdigest()[:12]
 _POSTGRES_STAGE = (
-    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (LIKE calls, batch_row integer) "
-    "ON COMMIT DELETE ROWS"
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
+    f"({', '.join(f'{name} {kind}' for name, kind in _STAGED)}) ON COMMIT DELETE ROWS"
 )
-_POSTGRES_COPY = f"COPY {_STAGE} ({', '.join(CALL_COLUMNS)}, batch_row) FROM STDIN (FORMAT BINARY)"
+_POSTGRES_COPY = (
+    f"COPY {_STAGE} ({', '.join(name for name, _ in _STAGED)}) FROM STDIN (FORMAT BINARY)"
+)
 _POSTGRES_MOVE = (
     f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) SELECT {', '.join(CALL_COLUMNS)} "
     f"FROM {_STAGE} WHERE batch_row >= %s AND batch_row < %s "
     "ON CONFLICT (id) DO NOTHING RETURNING id"
 )
-
-
-def _copy_type(column_type: TypeEngine[Any]) -> str:
-    """The binary COPY's type for a column (a new column type fails at import)."""
-    if isinstance(column_type, TypeDecorator):
-        column_type = column_type.impl_instance
-    for kind, name in _COPY_TYPES:
-        if isinstance(column_type, kind):
-            return name
-    raise TypeError(f"no COPY type for a {column_type!r} column")
-
-
-# Subclasses first: BIGINT is an Integer, TEXT a String.
-_COPY_TYPES: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
-    (Boolean, "bool"),
-    (Float, "float8"),
-    (BigInteger, "int8"),
-    (Integer, "int4"),
-    (Text, "text"),
-    (String, "varchar"),
-)
-_POSTGRES_COPY_TYPES = (*(_copy_type(c.type) for c in calls.c), "int4")
+# A paced batch moves in at most this many slices: each move scans the whole table.
+_MOST_MOVES = 8
 
 
 def _insert_postgres(
@@ -501,8 +511,12 @@ def _insert_postgres(
     """Copy the batch's calls into the staging table and move them; returns the rows
     that were new. ``stage`` first makes the table: it lasts as long as the session,
     and a missing one fails the transaction with ``UndefinedTable`` (the caller tries
-    again with ``stage``). With ``pace``, a move per ``_PACE_ROWS_POSTGRES`` rows and
-    a pace between them, so the server's work comes in slices too."""
+    again with ``stage``). With ``pace``, slices of ``_PACE_ROWS_POSTGRES`` rows or
+    more, and a pace between them in the COPY and between the moves, so the server's
+    work comes in slices too."""
+    step = len(items) or 1
+    if pace is not None:
+        step = max(_PACE_ROWS_POSTGRES, -(-len(items) // _MOST_MOVES))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if stage:
@@ -510,9 +524,10 @@ def _insert_postgres(
         with cursor.copy(_POSTGRES_COPY) as copy:
             copy.set_types(_POSTGRES_COPY_TYPES)
             for n, (values, _, _) in enumerate(items):
+                if n and n % step == 0 and pace is not None:
+                    pace()
                 copy.write_row((*values, n))
         inserted: set[Any] = set()
-        step = _PACE_ROWS_POSTGRES if pace is not None else max(len(items), 1)
         for start in range(0, len(items), step):
             if start and pace is not None:
                 pace()
