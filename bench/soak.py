@@ -1,19 +1,21 @@
 """``python -m bench soak --minutes 30``: mixed streaming load for a long time; is it flat?
 
-One fake upstream, one spendgate on SQLite (writer and rollups on, a proxy key under a
-budget), and one wrk run per minute at moderate concurrency with a mixed script: three
-streams (25 events, ``--gap-ms`` apart, so a stream lasts about 25 x gap) to one JSON
-call. Per minute: calls, p50/p99, RSS, and the writer's queue depth (sampled every 5 s).
-The verdict compares the last third of the run with the middle third (the first is
-warm-up): flat when RSS grew by less than 10 % and p99 by less than 50 %.
-``--rate-limits`` also puts the key under a global and a per-key rate limit far above
-the load (``bench.targets.rate_limits_on_every_key``): every call then takes from two
-leased buckets, and the report says how many calls they refused (none expected).
+One fake upstream, one spendgate on SQLite, or with ``--database postgres`` on a fresh
+PostgreSQL database on the server of SPENDGATE_BENCH_POSTGRES_URL (writer and rollups
+on, a proxy key under a budget), and one wrk run per minute at moderate concurrency with
+a mixed script: three streams (25 events, ``--gap-ms`` apart, so a stream lasts about 25
+x gap) to one JSON call. Per minute: calls, p50/p99, RSS, and the writer's queue depth
+(sampled every 5 s). The verdict compares the last third of the run with the middle
+third (the first is warm-up): flat when RSS grew by less than 10 % and p99 by less than
+50 %. ``--rate-limits`` also puts the key under a global and a per-key rate limit far
+above the load (``bench.targets.rate_limits_on_every_key``): every call then takes from
+two leased buckets, and the report says how many calls they refused (none expected).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -70,7 +72,8 @@ def render(minutes: list[Minute], args: argparse.Namespace, recorded: str) -> st
     flat, why = verdict(minutes)
     lines = [
         f"**Soak: {len(minutes)} minutes**, c={args.connections}, 3 streams ({args.gap_ms:g} ms "
-        "between events) to 1 JSON call, spendgate on SQLite with recording, rollups, "
+        f"between events) to 1 JSON call, spendgate on {args.database_name} with recording, "
+        "rollups, "
         "pricing and a budget" + (" and two rate limits" if args.rate_limits else ""),
         "",
         "| minute | calls | req/s | p50 (ms) | p99 (ms) | errors | RSS (MiB) "
@@ -94,23 +97,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--gap-ms", type=float, default=4.0)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
         "--rate-limits",
         action="store_true",
         help="the key also under a global and a per-key rate limit far above the load",
     )
     args = parser.parse_args(argv)
+    args.database_name = "PostgreSQL" if args.database == "postgres" else "SQLite"
+    admin = targets.postgres_admin_url()
+    if args.database == "postgres" and admin is None:
+        print("bench: --database postgres needs SPENDGATE_BENCH_POSTGRES_URL", file=sys.stderr)
+        return 2
     if load.wrk_path() is None:
         print("bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="spendgate-soak-"))
     servers = Servers()
     minutes: list[Minute] = []
+    databases = contextlib.ExitStack()
     try:
         upstream, ready = targets.upstream_server(workdir)
         servers.start(upstream, ready)
         url = f"sqlite:///{workdir / 'sqlite' / 'spendgate.db'}"
-        gateway, ready = targets.spendgate_server(workdir, "sqlite", upstream.port, url)
+        if args.database == "postgres" and admin is not None:
+            url = databases.enter_context(targets.postgres_database(admin))
+        gateway, ready = targets.spendgate_server(workdir, args.database, upstream.port, url)
         servers.start(gateway, ready, timeout=45)
         api_key = targets.proxy_key_with_budget(gateway.port)
         if args.rate_limits:
@@ -174,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             recorded += f" Rate limits: {len(limits)}, {refused:,} calls refused."
     finally:
         servers.stop_all()
+        databases.close()
     text = render(minutes, args, recorded)
     print(text)
     args.results.mkdir(parents=True, exist_ok=True)
