@@ -29,6 +29,7 @@ from bench import load, targets
 from bench.processes import Servers, rss_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
+_DATABASES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}  # --database: its name
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,9 @@ def render(minutes: list[Minute], args: argparse.Namespace, recorded: str) -> st
     flat, why = verdict(minutes)
     lines = [
         f"**Soak: {len(minutes)} minutes**, c={args.connections}, 3 streams ({args.gap_ms:g} ms "
-        f"between events) to 1 JSON call, spendgate on {args.database_name} with recording, "
-        "rollups, "
-        "pricing and a budget" + (" and two rate limits" if args.rate_limits else ""),
+        f"between events) to 1 JSON call, spendgate on {_DATABASES[args.database]} with "
+        "recording, rollups, pricing and a budget"
+        + (" and two rate limits" if args.rate_limits else ""),
         "",
         "| minute | calls | req/s | p50 (ms) | p99 (ms) | errors | RSS (MiB) "
         "| queue max | queue at end |",
@@ -97,14 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--gap-ms", type=float, default=4.0)
     parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--database", choices=tuple(_DATABASES), default="sqlite")
     parser.add_argument(
         "--rate-limits",
         action="store_true",
         help="the key also under a global and a per-key rate limit far above the load",
     )
     args = parser.parse_args(argv)
-    args.database_name = "PostgreSQL" if args.database == "postgres" else "SQLite"
     admin = targets.postgres_admin_url()
     if args.database == "postgres" and admin is None:
         print("bench: --database postgres needs SPENDGATE_BENCH_POSTGRES_URL", file=sys.stderr)
