@@ -13,7 +13,7 @@ from operator import is_not, itemgetter
 from typing import Any
 
 import orjson
-from psycopg.errors import UndefinedTable
+from psycopg.errors import InsufficientPrivilege, UndefinedTable
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -167,6 +167,9 @@ class Store:
         self._fold_not_before = 0.0
         # Wall clock in µs since the epoch: which hours have closed (tests set it).
         self.clock: Callable[[], int] = _now_us
+        # PostgreSQL: calls go in by COPY through a temporary table, unless the role
+        # may not make one (then row by row, see insert_items).
+        self.staging = self.dialect == "postgresql"
 
     @classmethod
     def open(cls, url: str, *, pool_size: int = 10, upgrade: bool = True) -> Store:
@@ -239,17 +242,29 @@ class Store:
             if pace is not None:
                 pace()
         ahead.settle()
-        info: dict[Any, Any] = {}
-        try:
-            with self.writer_engine.begin() as conn:
-                info = conn.info
-                new = self._insert(conn, items, ahead, pace)
-        except UndefinedTable:  # PostgreSQL: a session without the staging table
-            info.pop(_STAGE, None)
-            with self.writer_engine.begin() as conn:
-                info = conn.info
-                new = self._insert(conn, items, ahead, pace, stage=True)
-        if self.dialect == "postgresql":
+        stage = False
+        while True:
+            info: dict[Any, Any] = {}
+            try:
+                with self.writer_engine.begin() as conn:
+                    info = conn.info
+                    new = self._insert(conn, items, ahead, pace, stage=stage)
+                break
+            except UndefinedTable:  # PostgreSQL: a session without the staging table
+                info.pop(_STAGE, None)
+                if stage:  # it was made in this transaction: something else is missing
+                    raise
+                stage = True
+            except _CannotStage as exc:  # written again, row by row
+                self.staging = False
+                log.warning(
+                    "the database role may not create temporary tables (%s), so calls "
+                    "are inserted row by row, at about twice the database's CPU a call; "
+                    "to copy them in batches: GRANT TEMPORARY ON DATABASE <database> TO "
+                    "<role>, and restart",
+                    exc,
+                )
+        if self.staging:
             info[_STAGE] = True  # committed: the session has the table now
         self._fold_if_due()
         return new
@@ -269,15 +284,13 @@ class Store:
     ) -> int:
         if self.dialect == "sqlite":
             new = _insert_sqlite(conn, items, pace)
-        elif self.dialect == "postgresql":
+        elif self.staging:
             # Made on a connection's first batch (noted once that commits), and
             # again if a pooler hands over another session (UndefinedTable, above).
             stage = stage or _STAGE not in conn.info
             new = _insert_postgres(conn, items, pace, stage=stage)
         else:
-            stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
-            rows = [values_to_row(values) for values, _, _ in items]
-            new = _first_of(items, {row[0] for row in conn.execute(stmt, rows)})
+            new = self._insert_by_rows(conn, items, pace)
         if pace is not None:
             pace()  # before the rollups' upserts take their rows' locks
         if len(new) == len(items):
@@ -285,6 +298,22 @@ class Store:
         elif new:  # some were stored already (a replayed batch): sum only the new ones
             apply_rollups(conn, new)
         return len(new)
+
+    def _insert_by_rows(
+        self, conn: Connection, items: list[Folded], pace: Pace | None
+    ) -> list[Folded]:
+        """A multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``, in slices of
+        ``_PACE_ROWS`` with a pace between them when paced: PostgreSQL's way for a role
+        that may not create the staging table."""
+        stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
+        step = len(items) if pace is None else _PACE_ROWS
+        inserted: set[Any] = set()
+        for start in range(0, len(items), step):
+            if start and pace is not None:
+                pace()
+            rows = [values_to_row(values) for values, _, _ in items[start : start + step]]
+            inserted.update(row[0] for row in conn.execute(stmt, rows))
+        return _first_of(items, inserted)
 
     # -- the daily rollups' mark ---------------------------------------------
 
@@ -505,6 +534,10 @@ _POSTGRES_MOVE = (
 _MOST_MOVES = 8
 
 
+class _CannotStage(Exception):
+    """The role may not create the staging table: the batch goes in row by row."""
+
+
 def _insert_postgres(
     conn: Connection, items: list[Folded], pace: Pace | None, *, stage: bool = False
 ) -> list[Folded]:
@@ -520,7 +553,10 @@ def _insert_postgres(
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if stage:
-            cursor.execute(_POSTGRES_STAGE)
+            try:
+                cursor.execute(_POSTGRES_STAGE)
+            except InsufficientPrivilege as exc:  # no TEMPORARY privilege on the database
+                raise _CannotStage(str(exc).strip()) from exc
         with cursor.copy(_POSTGRES_COPY) as copy:
             copy.set_types(_POSTGRES_COPY_TYPES)
             for n, (values, _, _) in enumerate(items):
