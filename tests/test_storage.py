@@ -305,6 +305,22 @@ def test_a_batch_the_database_refuses_is_refused_whole_and_the_next_one_goes_in(
     batch, as a row insert would, on a fresh connection too (PostgreSQL's staging
     table is made in that batch's transaction and rolled back with it): nothing is
     cut short, wrapped round or half written, and the next batch is stored."""
+    _refuses_whole_batches(store)
+
+
+@pytest.mark.postgres
+def test_row_by_row_refuses_the_same_batches(pg_url: str) -> None:
+    """PostgreSQL's way for a role without the TEMPORARY privilege refuses what the
+    COPY refuses, whole."""
+    store = Store.open(pg_url)
+    store.staging = False
+    try:
+        _refuses_whole_batches(store)
+    finally:
+        store.close()
+
+
+def _refuses_whole_batches(store: Store) -> None:
     first, second, third = make(0), make(2), make(3)
     refused = [make(1, pricing_status=None)]
     if store.dialect == "postgresql":

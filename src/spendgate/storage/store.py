@@ -289,8 +289,12 @@ class Store:
             # again if a pooler hands over another session (UndefinedTable, above).
             stage = stage or _STAGE not in conn.info
             new = _insert_postgres(conn, items, pace, stage=stage)
+        elif self.dialect == "postgresql":
+            new = _insert_postgres_rows(conn, items, pace)
         else:
-            new = self._insert_by_rows(conn, items, pace)
+            stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
+            rows = [values_to_row(values) for values, _, _ in items]
+            new = _first_of(items, {row[0] for row in conn.execute(stmt, rows)})
         if pace is not None:
             pace()  # before the rollups' upserts take their rows' locks
         if len(new) == len(items):
@@ -298,22 +302,6 @@ class Store:
         elif new:  # some were stored already (a replayed batch): sum only the new ones
             apply_rollups(conn, new)
         return len(new)
-
-    def _insert_by_rows(
-        self, conn: Connection, items: list[Folded], pace: Pace | None
-    ) -> list[Folded]:
-        """A multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``, in slices of
-        ``_PACE_ROWS`` with a pace between them when paced: PostgreSQL's way for a role
-        that may not create the staging table."""
-        stmt = self._insert_ignoring_duplicates().returning(calls.c.id)
-        step = len(items) if pace is None else _PACE_ROWS
-        inserted: set[Any] = set()
-        for start in range(0, len(items), step):
-            if start and pace is not None:
-                pace()
-            rows = [values_to_row(values) for values, _, _ in items[start : start + step]]
-            inserted.update(row[0] for row in conn.execute(stmt, rows))
-        return _first_of(items, inserted)
 
     # -- the daily rollups' mark ---------------------------------------------
 
@@ -569,6 +557,38 @@ def _insert_postgres(
                 pace()
             cursor.execute(_POSTGRES_MOVE, (start, start + step))
             inserted.update(row[0] for row in cursor.fetchall())
+        return _first_of(items, inserted)
+    finally:
+        cursor.close()
+
+
+_POSTGRES_INSERT = (
+    f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(CALL_COLUMNS))}) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+
+
+def _insert_postgres_rows(conn: Connection, items: list[Folded], pace: Pace | None) -> list[Folded]:
+    """For a role that may not create the staging table: psycopg's pipelined
+    ``executemany`` of one short statement (parsed once; SQLAlchemy's insert costs
+    ~250 µs a row in Python), a row each, about twice the server's CPU of the COPY.
+    Returns the rows that were new. With ``pace``, ``_PACE_ROWS`` rows per pipeline
+    and a pace between them."""
+    step = len(items) if pace is None else _PACE_ROWS
+    inserted: set[Any] = set()
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(items), step):
+            if start and pace is not None:
+                pace()
+            rows = [values for values, _, _ in items[start : start + step]]
+            cursor.executemany(_POSTGRES_INSERT, rows, returning=True)
+            while True:
+                found = cursor.fetchone()
+                if found is not None:
+                    inserted.add(found[0])
+                if not cursor.nextset():
+                    break
         return _first_of(items, inserted)
     finally:
         cursor.close()
