@@ -58,7 +58,7 @@ log = logging.getLogger("spendgate.limits")
 # A lease holds at most this share of the limit's minute (1/100: 1 %) ...
 LEASE_SHARE = 100
 # ... and room for at most this many calls.
-LEASE_MAX_CALLS = 256
+LEASE_MAX_CALLS = 2048
 # A process leases from a bucket once it takes at least this many calls a second from it.
 LEASE_MIN_CALLS = 4
 # A lease is topped up once less than 1/LEASE_REFILL of it is left.
@@ -102,7 +102,10 @@ class LimitHold:
     @property
     def counts_tokens(self) -> bool:
         """Whether settling changes anything (a token limit applies)."""
-        return any(c.limit.counts_tokens for c in self.charges)
+        for charge in self.charges:  # noqa: SIM110 - no generator per call
+            if charge.limit.counts_tokens:
+                return True
+        return False
 
 
 def estimate_tokens(info: RequestInfo) -> tuple[int, int]:
@@ -153,7 +156,10 @@ class _Slot:
         held, amounts = self.held, charge.amounts
         # ``or 1``: a charge of nothing on these rates is not waved through by an empty
         # lease (the database checks it, as it would without leases).
-        return all(held[i] >= (amounts[i] or 1) for i in self.covered)
+        for i in self.covered:  # noqa: SIM110 - no generator per call
+            if held[i] < (amounts[i] or 1):
+                return False
+        return True
 
     def add(self, charge: Charge, sign: int = 1) -> None:
         """Hold ``charge`` more (``sign`` -1: less), on the metrics the limit covers."""
@@ -173,7 +179,10 @@ class _Slot:
         if lease is None:
             return False
         held, amounts = self.held, lease.amounts
-        return any(held[i] * LEASE_REFILL < amounts[i] for i in self.covered)
+        for i in self.covered:  # noqa: SIM110 - no generator per call
+            if held[i] * LEASE_REFILL < amounts[i]:
+                return True
+        return False
 
     def count_call(self, now: float) -> int:
         """Count one call; the calls taken in about the last ``RATE_WINDOW`` seconds."""
@@ -187,6 +196,16 @@ class _Slot:
     def recent(self) -> int:
         """The calls taken in about the last ``RATE_WINDOW`` seconds."""
         return max(self.last_window, self.window_calls)
+
+    def has_surplus(self) -> bool:
+        """Whether :meth:`surplus` (past three halves) would give anything back: checked
+        after every settlement, so without building the list."""
+        held, lease = self.held, self.lease
+        one = lease.amounts if lease is not None else (0, 0, 0)
+        for i in range(3):  # noqa: SIM110 - no generator per call
+            if held[i] < 0 or 2 * held[i] > 3 * one[i]:
+                return True
+        return False
 
     def surplus(self, over: int = 3) -> list[int]:
         """What to give back now: a debt in full, and down to one lease what is held
@@ -483,7 +502,7 @@ class LimitGuard:
                 continue
             slot.add(charge)
             slot.add(actual, -1)
-            if any(slot.surplus()):
+            if slot.has_surplus():
                 self._kick()
         if not taken:
             return

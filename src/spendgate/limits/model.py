@@ -20,6 +20,8 @@ Scope = Literal["global", "key", "team", "user", "project"]
 Metric = Literal["requests", "input_tokens", "output_tokens"]
 SCOPES: tuple[str, ...] = get_args(Scope)
 METRICS: tuple[Metric, ...] = get_args(Metric)
+# The attribution field a scope's buckets are named by (read for every call).
+_ATTRIBUTE = {"key": "key_id", "team": "team", "user": "user", "project": "project"}
 EACH = "*"
 # Bucket arithmetic stays inside 64-bit integers up to this rate (see storage.limits).
 MAX_PER_MINUTE = 100_000_000
@@ -68,12 +70,7 @@ class RateLimit:
         apply to it."""
         if self.scope == "global":
             return ""
-        value = {
-            "key": who.key_id,
-            "team": who.team,
-            "user": who.user,
-            "project": who.project,
-        }[self.scope]
+        value: str | None = getattr(who, _ATTRIBUTE[self.scope])
         if not value:
             return None
         if self.scope_value in (EACH, value):
