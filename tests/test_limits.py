@@ -4,6 +4,7 @@ across gateways sharing PostgreSQL, token limits settled to real usage."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import time
@@ -19,7 +20,14 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from spendgate.cli.main import cli
-from spendgate.limits.guard import LEASE_IDLE, LEASE_MIN_CALLS, LimitGuard
+from spendgate.limits.guard import (
+    LEASE_IDLE,
+    LEASE_MAX_CALLS,
+    LEASE_MIN_CALLS,
+    LEASE_REFILL,
+    LimitGuard,
+    _Slot,
+)
 from spendgate.limits.model import RateLimit
 from spendgate.proxy.auth import Resolved
 from spendgate.proxy.errors import Refused
@@ -234,6 +242,59 @@ async def test_near_the_limit_two_processes_let_exactly_the_limit_through(store:
     await first.close()
     await second.close()
     assert _level(limits, rpm, "k1") == (2_000 * MINUTE_US, 0, 0)
+
+
+def test_a_leases_quick_checks_say_what_its_arithmetic_says() -> None:
+    """The checks every leased call runs (room for a charge, a lease running low,
+    something to give back) against what they stand for, over held amounts around a
+    lease's marks: debts, empty, below and above half, one lease, three halves."""
+    limit = RateLimit(
+        "1", "g", "global", "", requests_per_minute=10**6, output_tokens_per_minute=10**8
+    )
+    covered = (0, 2)  # requests and output tokens; input tokens are not limited
+    slot = _Slot(limit, "", used_at=0.0, window_at=0.0)
+    amounts = (-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1000)
+    for lease in (None, Charge(limit, "", 4, 0, 6), Charge(limit, "", 1, 0, 0)):
+        slot.lease = lease
+        one = lease.amounts if lease is not None else (0, 0, 0)
+        for r, i, o in itertools.product(amounts, (0, 5), amounts):
+            slot.held = [r, i, o]
+            back = slot.surplus()
+            assert slot.has_surplus() == any(back), (lease, slot.held, back)
+            # A debt is given back in full; past three halves of a lease, down to one.
+            for at, held in enumerate(slot.held):
+                due = held < 0 or 2 * held > 3 * one[at]
+                assert back[at] == ((held - one[at] if held > 0 else held) if due else 0)
+            if lease is not None:
+                low = any(slot.held[at] * LEASE_REFILL < one[at] for at in covered)
+                assert slot.low() == low, (lease, slot.held)
+            for charge in (Charge(limit, "", 1, 50, 3), Charge(limit, "", 1, 50, 0)):
+                # A charge of nothing on a limited rate still needs a unit of room there.
+                room = all(slot.held[at] >= max(charge.amounts[at], 1) for at in covered)
+                assert slot.covers(charge) == room, (slot.held, charge)
+
+
+async def test_a_busy_bucket_under_a_vast_limit_is_leased_a_capped_lease(store: Store) -> None:
+    """Leases are sized to the calls of the last second, at most LEASE_MAX_CALLS: a
+    bucket whose limit is far above the load takes few transactions, and never holds
+    more than the cap however fast its calls come."""
+    limits = LimitStore(store.engine)
+    limits.create_limit(scope="global", scope_value="", requests_per_minute=100_000_000)
+    guard = _guard(limits, _Clock())  # the clock stands still: every call in one second
+    leases = []
+    for n in range(6_144):
+        hold = await guard.reserve(_resolved(), _info(16), "/v1/messages")
+        await guard.settle(hold, _used(10, 10))
+        slot = guard._slots.get((hold.charges[0].limit.id, "")) if hold else None
+        if slot is not None and slot.lease is not None:
+            leases.append(slot.lease.requests)
+        if n % 64 == 0:
+            await asyncio.sleep(0.01)  # the task tops the lease up
+    await guard.close()
+    assert max(leases) == LEASE_MAX_CALLS
+    # Leases grow with the rate, then a top-up every half lease: 23 transactions for
+    # these 6,144 calls (with leases of at most 256 calls, 61).
+    assert guard.stats.transactions <= 30
 
 
 async def test_an_idle_lease_goes_back_and_a_quiet_bucket_is_not_leased(store: Store) -> None:

@@ -259,7 +259,7 @@ class Store:
                 self.staging = False
                 log.warning(
                     "the database role may not create temporary tables (%s), so calls "
-                    "are inserted row by row, at about twice the database's CPU a call; "
+                    "are inserted row by row, at two to three times the database's CPU a call; "
                     "to copy them in batches: GRANT TEMPORARY ON DATABASE <database> TO "
                     "<role>, and restart",
                     exc,
@@ -571,7 +571,8 @@ _POSTGRES_INSERT = (
 def _insert_postgres_rows(conn: Connection, items: list[Folded], pace: Pace | None) -> list[Folded]:
     """For a role that may not create the staging table: psycopg's pipelined
     ``executemany`` of one short statement (parsed once; SQLAlchemy's insert costs
-    ~250 µs a row in Python), a row each, about twice the server's CPU of the COPY.
+    ~250 µs a row in Python), a row each: paced, 2.5 times the server's CPU of the COPY
+    and 3.5 times the writer's (docs/benchmarks.md, "Evening round").
     Returns the rows that were new. With ``pace``, ``_PACE_ROWS`` rows per pipeline
     and a pace between them."""
     step = len(items) if pace is None else _PACE_ROWS
