@@ -8,13 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, make_url, select
 
 from spendgate.records import Attribution, CallRecord
 from spendgate.storage import CallFilter, Store
 from spendgate.storage import store as store_module
 from spendgate.storage.calls import row_to_record
-from spendgate.storage.engine import READER_CACHE_KIB, WRITER_CACHE_KIB, StorageError
+from spendgate.storage.engine import (
+    READER_CACHE_KIB,
+    WRITER_CACHE_KIB,
+    StorageError,
+    make_engine,
+)
 from spendgate.storage.rollups import ROLLUP_TABLES, call_item, rebuild_rollups
 from spendgate.storage.schema import calls
 from spendgate.storage.store import _PACE_ROWS
@@ -54,12 +59,15 @@ def _rollup_contents(store: Store) -> dict[str, list[tuple[object, ...]]]:
     return contents
 
 
+_SMALL_SLICES = 8  # PostgreSQL's rows per slice in the tests that use small_slices
+
+
 def _insert_paces(store: Store, rows: int) -> int:
     """The paces between a paced insert's slices of ``rows`` rows (of one NULL pattern
     on SQLite): between its statements; on PostgreSQL, between the COPY's slices and
-    between the moves (``_PACE_ROWS_POSTGRES`` is 8 in these tests)."""
+    between the moves (at most 8 of them, of ``_SMALL_SLICES`` rows or more)."""
     if store.dialect == "postgresql":
-        slices = -(-rows // max(8, -(-rows // 8)))
+        slices = -(-rows // max(_SMALL_SLICES, -(-rows // 8)))
         return 2 * (slices - 1)
     return -(-rows // _PACE_ROWS) - 1
 
@@ -67,7 +75,7 @@ def _insert_paces(store: Store, rows: int) -> int:
 @pytest.fixture
 def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     """PostgreSQL's slices as small as SQLite's, so a test batch has several."""
-    monkeypatch.setattr(store_module, "_PACE_ROWS_POSTGRES", 8)
+    monkeypatch.setattr(store_module, "_PACE_ROWS_POSTGRES", _SMALL_SLICES)
 
 
 @pytest.mark.usefixtures("small_slices")
@@ -383,7 +391,7 @@ def test_a_role_that_may_not_create_temporary_tables_still_records_every_call(
     Store.open(pg_url).close()  # migrated by the database's owner
     role = f"sg_app_{uuid.uuid4().hex[:8]}"
     database = pg_url.rpartition("/")[2]
-    owner = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    owner = make_engine(pg_url)
     with owner.begin() as conn:
         conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD 'app'")
     store: Store | None = None
@@ -396,8 +404,8 @@ def test_a_role_that_may_not_create_temporary_tables_still_records_every_call(
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
             )
             conn.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
-        scheme, _, rest = pg_url.partition("://")
-        store = Store.open(f"{scheme}://{role}:app@{rest.partition('@')[2]}", upgrade=False)
+        as_role = make_url(pg_url).set(username=role, password="app")
+        store = Store.open(as_role.render_as_string(hide_password=False), upgrade=False)
         calls = [make(i, created_at=T0 + timedelta(minutes=9 * i)) for i in range(30)]
         first: list[int] = []
         later: list[int] = []
