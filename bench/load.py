@@ -51,9 +51,9 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'BENCH {{"sent":%d,"completed":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,' ..
-    '"p99_us":%d,"max_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\\n',
+    '"p99_us":%d,"p999_us":%d,"max_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\\n',
     total, summary.requests, summary.duration, latency:percentile(50),
-    latency:percentile(90), latency:percentile(99), latency.max,
+    latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max,
     e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
@@ -109,6 +109,7 @@ class Run:
     p99_us: int
     max_us: int
     errors: int
+    p999_us: int = 0
 
     @property
     def rps(self) -> float:
@@ -170,6 +171,7 @@ def run(url: str, script: Path, *, connections: int, seconds: float) -> Run:
                 p90_us=data["p90_us"],
                 p99_us=data["p99_us"],
                 max_us=data["max_us"],
+                p999_us=data["p999_us"],
                 errors=errors,
             )
     raise LoadError(f"wrk printed no result (exit {out.returncode}): {out.stderr.strip()[-500:]}")

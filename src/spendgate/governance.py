@@ -96,6 +96,8 @@ class Governance:
             await self.guard.close()
         if self.limiter is not None:
             await self.limiter.close()
+        if self.resolver is not None:
+            await self.resolver.close()
 
     async def resolve_key(self, secret: str) -> ProxyKeyGrant:
         """The proxy's key resolver."""

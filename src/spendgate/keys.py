@@ -10,7 +10,6 @@ made it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from spendgate.fresh import Fresh
 from spendgate.proxy.auth import AuthError, ProxyKeyGrant, fingerprint
 from spendgate.records import utcnow
 from spendgate.storage.keys import KeyRow, KeyStore, NewKey
@@ -140,7 +140,9 @@ class KeyResolver:
         self.box = box
         self.ttl = ttl
         self._clock = clock
-        self._cache: dict[str, tuple[float, KeyRow | None]] = {}
+        # Per digest: the stored key (None: unknown), reloaded in the background before
+        # it is ``ttl`` old, so a busy key's calls do not wait for the database.
+        self._cache: dict[str, Fresh[KeyRow | None]] = {}
         # The grant of an active key, built (and its credential decrypted) once per fetch.
         self._grants: dict[str, ProxyKeyGrant] = {}
         # Digests by presented key: a SHA-256 set-up costs a few µs a call (OpenSSL 3).
@@ -149,31 +151,46 @@ class KeyResolver:
 
     def invalidate(self) -> None:
         """Forget every cached key (after a revocation made in this process)."""
+        for entry in self._cache.values():
+            entry.invalidate()  # a load in flight for it cannot answer a later call
         self._cache.clear()
         self._grants.clear()
+
+    async def close(self) -> None:
+        """Wait for key loads in flight (gateway shutdown)."""
+        for entry in list(self._cache.values()):
+            await entry.close()
+
+    def _entry(self, digest: str) -> Fresh[KeyRow | None]:
+        entry = self._cache.get(digest)
+        if entry is None:
+            if len(self._cache) >= MAX_CACHED:
+                self.invalidate()
+
+            def loaded(_row: KeyRow | None) -> None:
+                self._grants.pop(digest, None)
+
+            entry = self._cache[digest] = Fresh(
+                functools.partial(self.store.key_by_hash, digest),
+                ttl=self.ttl,
+                what="proxy key",
+                clock=self._clock,
+                on_load=loaded,
+            )
+        return entry
 
     async def __call__(self, secret: str) -> ProxyKeyGrant:
         """The grant of ``secret``; :class:`AuthError` for unknown, revoked, expired keys."""
         digest = self._digest(secret)
-        now = self._clock()
-        hit = self._cache.get(digest)
-        if hit is not None and now - hit[0] < self.ttl:
-            row = hit[1]
-        else:
-            try:
-                row = await asyncio.to_thread(self.store.key_by_hash, digest)
-            except SQLAlchemyError:
-                raise AuthError(
-                    "spendgate: cannot check the proxy key because the database is "
-                    "unavailable; retry shortly (see GET /health)",
-                    status=503,
-                    error_type="api_error",
-                ) from None
-            if len(self._cache) >= MAX_CACHED:
-                self._cache.clear()
-                self._grants.clear()
-            self._cache[digest] = (now, row)
-            self._grants.pop(digest, None)
+        try:
+            row = await self._entry(digest).get()
+        except SQLAlchemyError:
+            raise AuthError(
+                "spendgate: cannot check the proxy key because the database is "
+                "unavailable; retry shortly (see GET /health)",
+                status=503,
+                error_type="api_error",
+            ) from None
         if row is None:
             raise AuthError(
                 "spendgate: unknown proxy key; ask your administrator for a key "

@@ -64,6 +64,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from spendgate.budgets.estimate import worst_case
 from spendgate.budgets.model import Budget, BudgetIndex, Period
 from spendgate.budgets.periods import PeriodWindow, period_window
+from spendgate.fresh import Fresh
 from spendgate.money import format_usd
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy.auth import Resolved
@@ -233,8 +234,9 @@ class BudgetGuard:
         # index of the list it was given and builds a new one for a new list.
         self._budgets: list[Budget] = []
         self._index: BudgetIndex | None = None  # of the list claims_for was last given
-        self._loaded_at: float | None = None
-        self._lock = asyncio.Lock()
+        self._definitions = Fresh(
+            store.list_budgets, ttl=ttl, what="budgets", clock=clock, on_load=self._loaded
+        )
         self._windows: dict[Period, PeriodWindow] = {}
         self._slots: dict[_Key, _Slot] = {}
         self._requests: list[_Request] = []
@@ -251,19 +253,16 @@ class BudgetGuard:
 
     def invalidate(self) -> None:
         """Forget the cached definitions (after a change made in this process)."""
-        self._loaded_at = None
+        self._definitions.invalidate()
 
     async def budgets(self) -> list[Budget]:
-        """The budget definitions, at most ``ttl`` seconds old."""
-        now = self._clock()
-        if self._loaded_at is not None and now - self._loaded_at < self.ttl:
-            return self._budgets
-        async with self._lock:
-            if self._loaded_at is None or self._clock() - self._loaded_at >= self.ttl:
-                self._budgets = await asyncio.to_thread(self.store.list_budgets)
-                self._loaded_at = self._clock()
-                self._retire_changed_leases()
-        return self._budgets
+        """The budget definitions, at most ``ttl`` seconds old (reloaded in the
+        background before they are: see :mod:`spendgate.fresh`)."""
+        return await self._definitions.get()
+
+    def _loaded(self, budgets: list[Budget]) -> None:
+        self._budgets = budgets
+        self._retire_changed_leases()
 
     def _retire_changed_leases(self) -> None:
         """A lease taken under an old limit (or for a deleted budget) goes back at once."""
@@ -447,6 +446,7 @@ class BudgetGuard:
 
     async def close(self) -> None:
         """Write pending settlements and give every lease back (gateway shutdown)."""
+        await self._definitions.close()
         while self._busy:
             await asyncio.sleep(0.005)
         if self._settle_timer is not None:  # the round below writes what it waits for

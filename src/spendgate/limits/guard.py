@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from spendgate.budgets.estimate import BYTES_PER_TOKEN, MISSING_MAX_TOKENS
+from spendgate.fresh import Fresh
 from spendgate.limits.model import METRICS, RateLimit, unit_name
 from spendgate.proxy.auth import Resolved
 from spendgate.proxy.errors import Refused
@@ -249,8 +250,9 @@ class LimitGuard:
         self._clock = clock
         self._now_us = now_us
         self._limits: list[RateLimit] = []
-        self._loaded_at: float | None = None
-        self._lock = asyncio.Lock()
+        self._definitions = Fresh(
+            store.list_limits, ttl=ttl, what="rate limits", clock=clock, on_load=self._loaded
+        )
         self._slots: dict[_Key, _Slot] = {}
         # Leases on limits deleted since they were taken, to give back (calls under
         # them settle in the database: they are no longer in ``_slots``).
@@ -264,19 +266,16 @@ class LimitGuard:
 
     def invalidate(self) -> None:
         """Forget the cached definitions (after a change made in this process)."""
-        self._loaded_at = None
+        self._definitions.invalidate()
 
     async def limits(self) -> list[RateLimit]:
-        """The rate limit definitions, at most ``ttl`` seconds old."""
-        now = self._clock()
-        if self._loaded_at is not None and now - self._loaded_at < self.ttl:
-            return self._limits
-        async with self._lock:
-            if self._loaded_at is None or self._clock() - self._loaded_at >= self.ttl:
-                self._limits = await asyncio.to_thread(self.store.list_limits)
-                self._loaded_at = self._clock()
-                self._retire_deleted()
-        return self._limits
+        """The rate limit definitions, at most ``ttl`` seconds old (reloaded in the
+        background before they are: see :mod:`spendgate.fresh`)."""
+        return await self._definitions.get()
+
+    def _loaded(self, limits: list[RateLimit]) -> None:
+        self._limits = limits
+        self._retire_deleted()
 
     def _retire_deleted(self) -> None:
         """A lease on a limit that is gone (or changed) goes back at once."""
@@ -617,6 +616,7 @@ class LimitGuard:
     async def close(self) -> None:
         """Give every lease back (gateway shutdown): after the task's round in progress
         and the calls' takes in flight (a few seconds at most), in one last round."""
+        await self._definitions.close()
         self._closing = True
         self._wake.set()
         if self._task is not None:

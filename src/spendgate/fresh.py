@@ -1,0 +1,144 @@
+"""Definitions the hot path reads from memory, refreshed before they go stale.
+
+Keys, budgets and rate limits are read from the database at most ``ttl`` seconds
+apart (``SPENDGATE_KEY_CACHE_TTL``), so a change made in another process takes
+effect within ``ttl``. Reloading only once a copy has expired made the calls that
+came next wait for the database: at concurrency 32, every call in flight queued
+behind the reload (and the key resolver sent one query per waiting call), every
+``ttl`` seconds. :class:`Fresh` reloads a copy in the background once it is
+:data:`REFRESH_AHEAD` of ``ttl`` old, while calls go on using it; a call waits only
+when no copy is current (the first call, a copy that could not be reloaded in time,
+or one forgotten by :meth:`Fresh.invalidate` after a change made in this process),
+and calls that wait together share one load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+log = logging.getLogger("spendgate.fresh")
+
+T = TypeVar("T")
+
+# A copy is reloaded in the background once it is this share of ``ttl`` old.
+REFRESH_AHEAD = 0.75
+# After a background load failed, the next is not tried for this share of ``ttl``
+# (at most a second): a database that is down is not asked once per call.
+_RETRY_SHARE = 0.1
+_RETRY_MAX = 1.0
+
+
+class Fresh(Generic[T]):
+    """A value loaded in a worker thread by ``load``, never older than ``ttl`` when
+    :meth:`get` returns it (its age counts from when its load started).
+
+    ``on_load`` sees every value loaded for the current generation, on the event loop.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], T],
+        *,
+        ttl: float,
+        what: str,
+        clock: Callable[[], float] = time.monotonic,
+        on_load: Callable[[T], None] | None = None,
+    ) -> None:
+        self._load = load
+        self.ttl = ttl
+        self.what = what
+        self._clock = clock
+        self._on_load = on_load
+        self._value: T | None = None
+        self._loaded_at: float | None = None  # when the load of _value started
+        # Bumped by invalidate(): a load started before it cannot answer a call after it.
+        self._generation = 0
+        self._task: asyncio.Task[T] | None = None  # the latest load in flight
+        self._task_started = 0.0
+        self._task_generation = 0
+        self._retry_at = float("-inf")
+        # Loads started (tests and metrics: calls that wait together share one).
+        self.loads = 0
+
+    def invalidate(self) -> None:
+        """Forget the copy: the next call waits for a load started after this."""
+        self._generation += 1
+        self._loaded_at = None
+        self._value = None
+
+    def peek(self) -> T | None:
+        """The current copy without loading (None: none is held)."""
+        return self._value
+
+    async def get(self) -> T:
+        """The value, at most ``ttl`` seconds old; waits for the database only when no
+        current copy is held. Raises what the load raised if it had to wait for one."""
+        now = self._clock()
+        loaded_at = self._loaded_at
+        if loaded_at is not None:
+            age = now - loaded_at
+            if age < self.ttl:
+                if age >= self.ttl * REFRESH_AHEAD and self._task is None and now >= self._retry_at:
+                    self._start(now, background=True)
+                return self._value  # type: ignore[return-value]
+        task = self._task
+        # A load in flight answers this call if it is of this generation and started
+        # recently enough that what it returns is not already too old.
+        if (
+            task is None
+            or self._task_generation != self._generation
+            or now - self._task_started >= self.ttl
+        ):
+            task = self._start(now, background=False)
+        # Shielded: a call that is cancelled (its client went away) leaves the load to
+        # the calls that share it.
+        return await asyncio.shield(task)
+
+    def _start(self, now: float, *, background: bool) -> asyncio.Task[T]:
+        generation = self._generation
+        self.loads += 1
+        task = asyncio.get_running_loop().create_task(
+            self._run(now, generation), name=f"spendgate-load-{self.what}"
+        )
+        self._task, self._task_started, self._task_generation = task, now, generation
+        if background:
+            task.add_done_callback(self._background_done)
+        return task
+
+    async def _run(self, started: float, generation: int) -> T:
+        try:
+            value = await asyncio.to_thread(self._load)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
+        if generation == self._generation and (
+            self._loaded_at is None or started >= self._loaded_at
+        ):
+            self._value, self._loaded_at = value, started
+            if self._on_load is not None:
+                self._on_load(value)
+        return value
+
+    def _background_done(self, task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved here, or asyncio logs it as never retrieved
+        if exc is not None:
+            self._retry_at = self._clock() + min(_RETRY_MAX, self.ttl * _RETRY_SHARE)
+            log.warning(
+                "could not reload the %s in the background (%s); the copy held is used "
+                "until it is %.0fs old, then calls wait for the database",
+                self.what,
+                type(exc).__name__,
+                self.ttl,
+            )
+
+    async def close(self) -> None:
+        """Wait for a load in flight (gateway shutdown: no task is left pending)."""
+        task = self._task
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
