@@ -52,6 +52,9 @@ class Variant:
     cpu_us: dict[str, list[float]] = field(default_factory=dict)
     c1_p50_us: dict[str, list[float]] = field(default_factory=dict)
     c1_p99_us: dict[str, list[float]] = field(default_factory=dict)
+    # The c=32 run's tail: wrk's p99.9 and slowest call.
+    p999_us: dict[str, list[float]] = field(default_factory=dict)
+    max_us: dict[str, list[float]] = field(default_factory=dict)
     ttfb_us: list[float] = field(default_factory=list)  # the stream probe at c=1
 
     @property
@@ -146,6 +149,8 @@ def measure(
         cpu = cpu_seconds(pid) - cpu_before
         variant.rps.setdefault(workload, []).append(run.rps)
         variant.cpu_us.setdefault(workload, []).append(cpu * 1e6 / max(run.sent, 1))
+        variant.p999_us.setdefault(workload, []).append(run.p999_us)
+        variant.max_us.setdefault(workload, []).append(run.max_us)
         forwarded_before = targets.upstream_answered(upstream_port)
         one = load.run(url, script, connections=1, seconds=args.seconds)
         _drain(variant, upstream_port, forwarded_before)
@@ -171,9 +176,9 @@ def measure(
 def render(variants: list[Variant], workloads: list[str], direct: dict[str, list[float]]) -> str:
     """The Markdown table of medians."""
     lines = [
-        "| Workload | Variant | req/s c=32 | CPU µs/call | c=1 p50 (ms) | c=1 p99 (ms) "
-        "| stream TTFB c=1 (ms) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| Workload | Variant | req/s c=32 | CPU µs/call | c=32 p99.9 (ms) | c=32 max (ms) "
+        "| c=1 p50 (ms) | c=1 p99 (ms) | stream TTFB c=1 (ms) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     med = statistics.median
     for workload in workloads:
@@ -181,7 +186,8 @@ def render(variants: list[Variant], workloads: list[str], direct: dict[str, list
             ttfb = f"{med(v.ttfb_us) / 1000:.3f}" if workload == "sse" and v.ttfb_us else "—"
             lines.append(
                 f"| {workload.upper()} | {v.label} | {med(v.rps[workload]):,.0f} | "
-                f"{med(v.cpu_us[workload]):,.0f} | {med(v.c1_p50_us[workload]) / 1000:.3f} | "
+                f"{med(v.cpu_us[workload]):,.0f} | {med(v.p999_us[workload]) / 1000:.1f} | "
+                f"{med(v.max_us[workload]) / 1000:.1f} | {med(v.c1_p50_us[workload]) / 1000:.3f} | "
                 f"{med(v.c1_p99_us[workload]) / 1000:.3f} | {ttfb} |"
             )
     for workload in workloads:
