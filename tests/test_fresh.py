@@ -4,9 +4,11 @@ current copy is held, and calls that wait together share one load."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,39 +38,51 @@ class Clock:
 
 
 class Loader:
-    """Counts loads; each returns the next number, or raises while ``failing``; a load
-    can be held in the database (its thread blocks) until ``release``."""
+    """Counts loads; load N returns N, or raises while ``failing``. ``hold()`` keeps the
+    next load in the database (its thread blocks) until ``release(N)``."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.failing: Exception | None = None
-        self.held = threading.Event()
-        self.held.set()
-        self.entered = threading.Event()
+        self._held: set[int] = set()
+        self._gates: dict[int, threading.Event] = {}
+        self._entered: dict[int, threading.Event] = {}
+
+    @staticmethod
+    def _gate(gates: dict[int, threading.Event], number: int) -> threading.Event:
+        return gates.setdefault(number, threading.Event())
 
     def __call__(self) -> int:
         self.calls += 1
         number = self.calls
-        self.entered.set()
-        self.held.wait(10)
+        self._gate(self._entered, number).set()
+        if number in self._held:
+            assert self._gate(self._gates, number).wait(10), f"load {number} never released"
         if self.failing is not None:
             raise self.failing
         return number
 
-    def hold(self) -> None:
-        self.held.clear()
-        self.entered.clear()
+    def hold(self) -> int:
+        """Hold the next load in the database; returns its number."""
+        number = self.calls + 1
+        self._held.add(number)
+        return number
 
-    def release(self) -> None:
-        self.held.set()
+    def release(self, number: int) -> None:
+        self._gate(self._gates, number).set()
+
+    async def entered(self, number: int) -> None:
+        """Wait until load ``number`` is in the database."""
+        assert await asyncio.to_thread(self._gate(self._entered, number).wait, 5)
 
 
 async def _settled() -> None:
-    """Let a background load that is not held finish."""
-    for _ in range(200):
+    """Wait until no load is in flight."""
+    for _ in range(1000):
         await asyncio.sleep(0.005)
         if not any(t.get_name().startswith("spendgate-load-") for t in asyncio.all_tasks()):
             return
+    raise AssertionError("a load is still in flight after 5 s")
 
 
 def _fresh(loader: Loader, clock: Clock, seen: list[int] | None = None) -> Fresh[int]:
@@ -93,13 +107,13 @@ async def test_a_copy_is_reloaded_in_the_background_before_it_is_stale() -> None
     await _settled()
     assert loader.calls == 1  # young enough: no load
     clock.now += 0.02
-    loader.hold()
+    second = loader.hold()
     # The load is held in the database; the calls do not wait for it.
     answers = await asyncio.wait_for(asyncio.gather(*(fresh.get() for _ in range(32))), 1)
     assert answers == [1] * 32
-    assert await asyncio.to_thread(loader.entered.wait, 5)
+    await loader.entered(second)
     assert loader.calls == 2  # one background load for all of them
-    loader.release()
+    loader.release(second)
     await _settled()
     assert await fresh.get() == 2
     assert seen == [1, 2]
@@ -110,12 +124,12 @@ async def test_a_stale_copy_is_never_returned() -> None:
     fresh = _fresh(loader, clock)
     assert await fresh.get() == 1
     clock.now += TTL  # no call came in the refresh window: the copy is too old now
-    loader.hold()
+    second = loader.hold()
     calls = [asyncio.create_task(fresh.get()) for _ in range(8)]
-    assert await asyncio.to_thread(loader.entered.wait, 5)
+    await loader.entered(second)
     await asyncio.sleep(0.02)
     assert not any(call.done() for call in calls)  # they wait for the database
-    loader.release()
+    loader.release(second)
     assert await asyncio.gather(*calls) == [2] * 8
     assert loader.calls == 2
 
@@ -123,50 +137,109 @@ async def test_a_stale_copy_is_never_returned() -> None:
 async def test_a_copy_is_as_old_as_the_start_of_its_load() -> None:
     loader, clock = Loader(), Clock()
     fresh = _fresh(loader, clock)
-    loader.hold()
-    first = asyncio.create_task(fresh.get())
-    assert await asyncio.to_thread(loader.entered.wait, 5)
+    first = loader.hold()
+    call = asyncio.create_task(fresh.get())
+    await loader.entered(first)
     clock.now += TTL / 2  # the database took a while to answer
-    loader.release()
-    assert await first == 1
+    loader.release(first)
+    assert await call == 1
     clock.now += TTL / 2  # TTL since the load started, not since it ended
-    loader.hold()
-    second = asyncio.create_task(fresh.get())
-    assert await asyncio.to_thread(loader.entered.wait, 5)
-    assert not second.done()
-    loader.release()
-    assert await second == 2
+    second = loader.hold()
+    call = asyncio.create_task(fresh.get())
+    await loader.entered(second)
+    assert not call.done()
+    loader.release(second)
+    assert await call == 2
+
+
+async def test_a_load_too_old_to_join_is_not_joined_nor_kept_over_a_newer_one() -> None:
+    loader, clock = Loader(), Clock()
+    fresh = _fresh(loader, clock)
+    first = loader.hold()
+    slow = asyncio.create_task(fresh.get())
+    await loader.entered(first)
+    clock.now += TTL  # whatever the first load reads is too old for a call now
+    second = loader.hold()
+    newer = asyncio.create_task(fresh.get())
+    await loader.entered(second)
+    assert loader.calls == 2  # a load of its own
+    loader.release(first)  # the old load ends first ...
+    assert await slow == 1
+    joining = asyncio.create_task(fresh.get())  # ... and this call joins the newer one
+    await asyncio.sleep(0.02)
+    assert not joining.done() and loader.calls == 2
+    loader.release(second)
+    assert await newer == 2 and await joining == 2
+    assert loader.calls == 2
+    assert fresh.peek() == 2
+
+    # The other order: the newer load ends first, and the older one must not replace it.
+    clock.now += TTL
+    third = loader.hold()
+    slow = asyncio.create_task(fresh.get())
+    await loader.entered(third)
+    clock.now += TTL
+    newer = asyncio.create_task(fresh.get())
+    assert await newer == 4
+    loader.release(third)
+    assert await slow == 3
+    assert fresh.peek() == 4
+    assert await fresh.get() == 4
 
 
 async def test_after_invalidate_a_load_started_before_it_does_not_answer() -> None:
     loader, clock = Loader(), Clock()
     fresh = _fresh(loader, clock)
-    loader.hold()
+    first = loader.hold()
     before = asyncio.create_task(fresh.get())
-    assert await asyncio.to_thread(loader.entered.wait, 5)
+    await loader.entered(first)
     fresh.invalidate()  # a change made in this process while the first load was out
+    second = loader.hold()
     after = asyncio.create_task(fresh.get())
-    await asyncio.sleep(0.02)
-    loader.release()
+    await loader.entered(second)
+    loader.release(first)  # the load from before the change ends first
     assert await before == 1
-    assert await after == 2  # its own load, started after the change
-    assert await fresh.get() == 2
+    later = asyncio.create_task(fresh.get())
+    await asyncio.sleep(0.02)
+    assert not later.done()  # it did not take the answer read before the change
+    loader.release(second)
+    assert await after == 2 and await later == 2
     assert loader.calls == 2
 
 
 async def test_a_cancelled_call_leaves_the_shared_load_to_the_others() -> None:
     loader, clock = Loader(), Clock()
     fresh = _fresh(loader, clock)
-    loader.hold()
+    first = loader.hold()
     gone = asyncio.create_task(fresh.get())
     staying = asyncio.create_task(fresh.get())
-    assert await asyncio.to_thread(loader.entered.wait, 5)
+    await loader.entered(first)
     gone.cancel()
     await asyncio.sleep(0)
-    loader.release()
+    loader.release(first)
     assert await staying == 1
     assert gone.cancelled()
     assert loader.calls == 1
+
+
+async def test_a_failed_load_whose_calls_all_went_away_is_not_reported_unretrieved() -> None:
+    loader, clock = Loader(), Clock()
+    fresh = _fresh(loader, clock)
+    unretrieved: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: unretrieved.append(ctx))
+    first = loader.hold()
+    gone = asyncio.create_task(fresh.get())
+    await loader.entered(first)
+    gone.cancel()
+    loader.failing = OSError("database is down")
+    loader.release(first)
+    await _settled()
+    assert gone.cancelled()
+    del gone  # its traceback holds the load's task
+    gc.collect()  # asyncio reports a never-retrieved exception when the task is freed
+    await asyncio.sleep(0)
+    assert unretrieved == []
+    await fresh.close()
 
 
 async def test_a_failed_background_load_keeps_the_copy_until_it_is_stale(
@@ -193,39 +266,72 @@ async def test_a_failed_background_load_keeps_the_copy_until_it_is_stale(
     assert await fresh.get() == 4
 
 
-async def test_a_busy_key_is_checked_in_the_background_and_once_for_all_its_calls(
-    store: Store,
-) -> None:
+def _counting_resolver(
+    key_store: KeyStore, queries: Loader, clock: Clock, *, read_first: bool = False
+) -> keys.KeyResolver:
+    """A resolver whose queries ``queries`` counts and can hold: before the key is read,
+    or with ``read_first`` after (a query that read the key, then took long to answer)."""
     box = SecretBox(Fernet.generate_key())
-    key_store = KeyStore(store.engine)
-    issued = keys.create_key(key_store, label="busy")
-    queries = Loader()  # counts the resolver's queries and can hold one
 
     class CountingStore:
         def key_by_hash(self, digest: str) -> object:
+            if read_first:
+                row = key_store.key_by_hash(digest)
+                queries()
+                return row
             queries()
             return key_store.key_by_hash(digest)
 
-    clock = Clock()
-    resolver = keys.KeyResolver(CountingStore(), lambda: box, ttl=TTL, clock=clock)  # type: ignore[arg-type]
+    return keys.KeyResolver(CountingStore(), lambda: box, ttl=TTL, clock=clock)  # type: ignore[arg-type]
+
+
+async def test_a_busy_key_is_checked_in_the_background_and_once_for_all_its_calls(
+    store: Store,
+) -> None:
+    key_store = KeyStore(store.engine)
+    issued = keys.create_key(key_store, label="busy")
+    queries, clock = Loader(), Clock()  # counts the resolver's queries and can hold one
+    resolver = _counting_resolver(key_store, queries, clock)
     grants = await asyncio.gather(*(resolver(issued.secret) for _ in range(32)))
     assert {g.key_id for g in grants} == {issued.row.id}
     assert queries.calls == 1  # 32 calls with a key not seen yet: one query
     clock.now += TTL * REFRESH_AHEAD
-    queries.hold()
+    second = queries.hold()
     grants = await asyncio.wait_for(
         asyncio.gather(*(resolver(issued.secret) for _ in range(32))), 1
     )
     assert len(grants) == 32
-    assert await asyncio.to_thread(queries.entered.wait, 5)
+    await queries.entered(second)
     assert queries.calls == 2
     # Revoked elsewhere while the background query was out: it reads the revocation.
     key_store.revoke_key(issued.row.id)
-    queries.release()
+    queries.release(second)
     await _settled()
     with pytest.raises(AuthError, match="has been revoked"):
         await resolver(issued.secret)
     assert queries.calls == 2
+    await resolver.close()
+
+
+async def test_a_key_revoked_here_is_refused_at_once_whatever_a_slow_query_read(
+    store: Store,
+) -> None:
+    key_store = KeyStore(store.engine)
+    issued = keys.create_key(key_store, label="revoked here")
+    queries, clock = Loader(), Clock()
+    resolver = _counting_resolver(key_store, queries, clock, read_first=True)
+    first = queries.hold()
+    slow = asyncio.create_task(resolver(issued.secret))  # reads the key while active ...
+    await queries.entered(first)
+    key_store.revoke_key(issued.row.id)  # ... and this process revokes it meanwhile
+    resolver.invalidate()
+    with pytest.raises(AuthError, match="has been revoked"):
+        await resolver(issued.secret)
+    queries.release(first)
+    assert (await slow).key_id == issued.row.id  # it was let in before the revocation
+    for _ in range(3):  # nothing it read answers a later call
+        with pytest.raises(AuthError, match="has been revoked"):
+            await resolver(issued.secret)
     await resolver.close()
 
 

@@ -33,8 +33,9 @@ _RETRY_MAX = 1.0
 
 
 class Fresh(Generic[T]):
-    """A value loaded in a worker thread by ``load``, never older than ``ttl`` when
-    :meth:`get` returns it (its age counts from when its load started).
+    """A value loaded in a worker thread by ``load``. A copy's age counts from the start
+    of its load: a call answered from memory gets a copy younger than ``ttl``, and a
+    call that waits gets what a load started less than ``ttl`` before it read.
 
     ``on_load`` sees every value loaded for the current generation, on the event loop.
     """
@@ -58,6 +59,7 @@ class Fresh(Generic[T]):
         # Bumped by invalidate(): a load started before it cannot answer a call after it.
         self._generation = 0
         self._task: asyncio.Task[T] | None = None  # the latest load in flight
+        self._loading: set[asyncio.Task[T]] = set()  # every load in flight (close)
         self._task_started = 0.0
         self._task_generation = 0
         self._retry_at = float("-inf")
@@ -105,9 +107,22 @@ class Fresh(Generic[T]):
             self._run(now, generation), name=f"spendgate-load-{self.what}"
         )
         self._task, self._task_started, self._task_generation = task, now, generation
-        if background:
-            task.add_done_callback(self._background_done)
+        self._loading.add(task)
+        task.add_done_callback(self._background_done if background else self._done)
         return task
+
+    @property
+    def busy(self) -> bool:
+        """Whether a load is in flight."""
+        return bool(self._loading)
+
+    def _done(self, task: asyncio.Task[T]) -> None:
+        self._loading.discard(task)
+        if not task.cancelled():
+            # Retrieved here: if every call that waited for it was cancelled, nobody else
+            # would, and asyncio would log it as never retrieved. The calls that still
+            # wait get it raised.
+            task.exception()
 
     async def _run(self, started: float, generation: int) -> T:
         try:
@@ -124,6 +139,7 @@ class Fresh(Generic[T]):
         return value
 
     def _background_done(self, task: asyncio.Task[T]) -> None:
+        self._loading.discard(task)
         if task.cancelled():
             return
         exc = task.exception()  # retrieved here, or asyncio logs it as never retrieved
@@ -138,7 +154,6 @@ class Fresh(Generic[T]):
             )
 
     async def close(self) -> None:
-        """Wait for a load in flight (gateway shutdown: no task is left pending)."""
-        task = self._task
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
+        """Wait for the loads in flight (gateway shutdown: no task is left pending)."""
+        while self._loading:
+            await asyncio.gather(*self._loading, return_exceptions=True)

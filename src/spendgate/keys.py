@@ -2,8 +2,9 @@
 
 A key is shown once, when it is created or rotated; only its SHA-256 hash is
 kept. :class:`KeyResolver` answers the proxy's "what does this ``sg-`` key
-grant?" from a per-process cache keyed by hash, refreshed after ``ttl``
-seconds, so a revocation made anywhere takes effect everywhere within ``ttl``
+grant?" from a per-process cache keyed by hash (:class:`~spendgate.fresh.Fresh`:
+a key in use is reloaded in the background before its copy is ``ttl`` old), so a
+revocation made anywhere takes effect everywhere within ``ttl``
 (``SPENDGATE_KEY_CACHE_TTL``, 5 s by default) and at once in the process that
 made it.
 """
@@ -143,8 +144,11 @@ class KeyResolver:
         # Per digest: the stored key (None: unknown), reloaded in the background before
         # it is ``ttl`` old, so a busy key's calls do not wait for the database.
         self._cache: dict[str, Fresh[KeyRow | None]] = {}
-        # The grant of an active key, built (and its credential decrypted) once per fetch.
-        self._grants: dict[str, ProxyKeyGrant] = {}
+        # The grant of an active key, built (and its credential decrypted) once per fetch,
+        # with the row it was built from.
+        self._grants: dict[str, tuple[KeyRow, ProxyKeyGrant]] = {}
+        # Entries forgotten by invalidate() while a load of theirs was in flight.
+        self._retired: list[Fresh[KeyRow | None]] = []
         # Digests by presented key: a SHA-256 set-up costs a few µs a call (OpenSSL 3).
         # Bounded, so a flood of random keys cannot grow it.
         self._digest = functools.lru_cache(maxsize=MAX_CACHED)(hash_key)
@@ -153,29 +157,26 @@ class KeyResolver:
         """Forget every cached key (after a revocation made in this process)."""
         for entry in self._cache.values():
             entry.invalidate()  # a load in flight for it cannot answer a later call
+        self._retired = [e for e in (*self._retired, *self._cache.values()) if e.busy]
         self._cache.clear()
         self._grants.clear()
 
     async def close(self) -> None:
         """Wait for key loads in flight (gateway shutdown)."""
-        for entry in list(self._cache.values()):
+        for entry in [*self._cache.values(), *self._retired]:
             await entry.close()
+        self._retired = []
 
     def _entry(self, digest: str) -> Fresh[KeyRow | None]:
         entry = self._cache.get(digest)
         if entry is None:
             if len(self._cache) >= MAX_CACHED:
                 self.invalidate()
-
-            def loaded(_row: KeyRow | None) -> None:
-                self._grants.pop(digest, None)
-
             entry = self._cache[digest] = Fresh(
                 functools.partial(self.store.key_by_hash, digest),
                 ttl=self.ttl,
                 what="proxy key",
                 clock=self._clock,
-                on_load=loaded,
             )
         return entry
 
@@ -196,10 +197,16 @@ class KeyResolver:
                 "spendgate: unknown proxy key; ask your administrator for a key "
                 "(`spendgate keys create`)"
             )
-        grant = self._grants.get(digest)
-        if grant is None:
+        kept = self._grants.get(digest)
+        # A grant answers only calls that got the row it was built from: a call that
+        # waited for an older load (the key revoked meanwhile) leaves nothing to the
+        # calls that read the newer row.
+        if kept is None or kept[0] is not row:
             # Decrypted once per fetch, not per call; revoked and expired keys raise here.
-            grant = self._grants[digest] = grant_for(row, self.box, utcnow())
-        elif row.expires_at is not None and row.expires_at <= utcnow():
+            grant = grant_for(row, self.box, utcnow())
+            self._grants[digest] = (row, grant)
+            return grant
+        grant = kept[1]
+        if row.expires_at is not None and row.expires_at <= utcnow():
             return grant_for(row, self.box, utcnow())  # raises "has expired"
         return grant

@@ -198,7 +198,7 @@ class Settings(BaseSettings):
             "Seconds a proxy-key lookup and the budget and rate-limit definitions are cached "
             "per process; a revoked key, a new budget or a new rate limit takes effect within "
             "this time. Copies in use are reloaded in the background once 3/4 of it has "
-            "passed, so calls do not wait for the database."
+            "passed, so calls rarely wait for the database."
         ),
     )
     alert_interval: float = Field(

@@ -616,8 +616,8 @@ class LimitGuard:
     async def close(self) -> None:
         """Give every lease back (gateway shutdown): after the task's round in progress
         and the calls' takes in flight (a few seconds at most), in one last round."""
-        await self._definitions.close()
         self._closing = True
+        await self._definitions.close()
         self._wake.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
