@@ -226,18 +226,23 @@ async def test_a_failed_load_whose_calls_all_went_away_is_not_reported_unretriev
     loader, clock = Loader(), Clock()
     fresh = _fresh(loader, clock)
     unretrieved: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: unretrieved.append(ctx))
-    first = loader.hold()
-    gone = asyncio.create_task(fresh.get())
-    await loader.entered(first)
-    gone.cancel()
-    loader.failing = OSError("database is down")
-    loader.release(first)
-    await _settled()
-    assert gone.cancelled()
-    del gone  # its traceback holds the load's task
-    gc.collect()  # asyncio reports a never-retrieved exception when the task is freed
-    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, ctx: unretrieved.append(ctx))
+    try:
+        first = loader.hold()
+        gone = asyncio.create_task(fresh.get())
+        await loader.entered(first)
+        gone.cancel()
+        loader.failing = OSError("database is down")
+        loader.release(first)
+        await _settled()
+        assert gone.cancelled()
+        del gone  # its traceback holds the load's task
+        gc.collect()  # asyncio reports a never-retrieved exception when the task is freed
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(handler)
     assert unretrieved == []
     await fresh.close()
 
