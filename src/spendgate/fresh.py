@@ -15,6 +15,7 @@ and calls that wait together share one load.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -63,18 +64,12 @@ class Fresh(Generic[T]):
         self._task_started = 0.0
         self._task_generation = 0
         self._retry_at = float("-inf")
-        # Loads started (tests and metrics: calls that wait together share one).
-        self.loads = 0
 
     def invalidate(self) -> None:
         """Forget the copy: the next call waits for a load started after this."""
         self._generation += 1
         self._loaded_at = None
         self._value = None
-
-    def peek(self) -> T | None:
-        """The current copy without loading (None: none is held)."""
-        return self._value
 
     async def get(self) -> T:
         """The value, at most ``ttl`` seconds old; waits for the database only when no
@@ -102,13 +97,12 @@ class Fresh(Generic[T]):
 
     def _start(self, now: float, *, background: bool) -> asyncio.Task[T]:
         generation = self._generation
-        self.loads += 1
         task = asyncio.get_running_loop().create_task(
             self._run(now, generation), name=f"spendgate-load-{self.what}"
         )
         self._task, self._task_started, self._task_generation = task, now, generation
         self._loading.add(task)
-        task.add_done_callback(self._background_done if background else self._done)
+        task.add_done_callback(functools.partial(self._done, background=background))
         return task
 
     @property
@@ -116,13 +110,23 @@ class Fresh(Generic[T]):
         """Whether a load is in flight."""
         return bool(self._loading)
 
-    def _done(self, task: asyncio.Task[T]) -> None:
+    def _done(self, task: asyncio.Task[T], *, background: bool) -> None:
         self._loading.discard(task)
-        if not task.cancelled():
-            # Retrieved here: if every call that waited for it was cancelled, nobody else
-            # would, and asyncio would log it as never retrieved. The calls that still
-            # wait get it raised.
-            task.exception()
+        if task.cancelled():
+            return
+        # Retrieved here: a background load has no caller, and if every call that waited
+        # for a load was cancelled nobody else would; asyncio would log it as never
+        # retrieved. The calls that still wait get it raised.
+        exc = task.exception()
+        if exc is not None and background:
+            self._retry_at = self._clock() + min(_RETRY_MAX, self.ttl * _RETRY_SHARE)
+            log.warning(
+                "could not reload the %s in the background (%s); the copy held is used "
+                "until it is %.0fs old, then calls wait for the database",
+                self.what,
+                type(exc).__name__,
+                self.ttl,
+            )
 
     async def _run(self, started: float, generation: int) -> T:
         try:
@@ -137,21 +141,6 @@ class Fresh(Generic[T]):
             if self._on_load is not None:
                 self._on_load(value)
         return value
-
-    def _background_done(self, task: asyncio.Task[T]) -> None:
-        self._loading.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()  # retrieved here, or asyncio logs it as never retrieved
-        if exc is not None:
-            self._retry_at = self._clock() + min(_RETRY_MAX, self.ttl * _RETRY_SHARE)
-            log.warning(
-                "could not reload the %s in the background (%s); the copy held is used "
-                "until it is %.0fs old, then calls wait for the database",
-                self.what,
-                type(exc).__name__,
-                self.ttl,
-            )
 
     async def close(self) -> None:
         """Wait for the loads in flight (gateway shutdown: no task is left pending)."""

@@ -228,7 +228,6 @@ class BudgetGuard:
         self.store = store
         self.book = book
         self.zone = zone
-        self.ttl = ttl
         self._clock = clock
         # Replaced whole on every reload, never changed in place: claims_for keeps an
         # index of the list it was given and builds a new one for a new list.

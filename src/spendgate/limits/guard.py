@@ -246,7 +246,6 @@ class LimitGuard:
         now_us: Callable[[], int] = wall_us,
     ) -> None:
         self.store = store
-        self.ttl = ttl
         self._clock = clock
         self._now_us = now_us
         self._limits: list[RateLimit] = []
