@@ -13,13 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy.exc import OperationalError
 
 from spendgate import keys
 from spendgate.budgets.guard import BudgetGuard
 from spendgate.fresh import REFRESH_AHEAD, Fresh
 from spendgate.limits.guard import LimitGuard
+from spendgate.logs import EVERY_SECONDS, Every, held_back
 from spendgate.pricing import PriceBook
-from spendgate.proxy.auth import AuthError
+from spendgate.proxy.auth import AuthError, Resolved
+from spendgate.proxy.errors import Refused
+from spendgate.proxy.forward import RequestInfo
 from spendgate.storage import Store
 from spendgate.storage.budgets import BudgetStore
 from spendgate.storage.keys import KeyStore
@@ -360,3 +364,127 @@ async def test_budget_and_limit_definitions_are_reloaded_without_holding_calls(
     assert await limiter.limits() == []
     await guard.close()
     await limiter.close()
+
+
+_COULD_NOT_LOAD = (
+    "could not load the %s (OperationalError); the calls waiting for it failed, "
+    "and the next call tries again"
+)
+
+_BUDGETS_REFUSED = "budget check failed, refusing the call: OperationalError"
+_LIMITS_REFUSED = "rate limit check failed, refusing the call: OperationalError"
+
+
+class _DatabaseDown:
+    """A store whose every query fails as a database that is down does."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+
+    def _fail(self, *args: object) -> Any:
+        self.queries += 1
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database is down"))
+
+    list_budgets = list_limits = key_by_hash = _fail
+
+
+async def test_an_outage_refuses_calls_with_503s_and_logs_once_per_window(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "spendgate")
+    clock, down = Clock(), _DatabaseDown()
+    guard = BudgetGuard(down, PriceBook.load(), zone=ZoneInfo("UTC"), ttl=TTL, clock=clock)  # type: ignore[arg-type]
+    limiter = LimitGuard(down, ttl=TTL, clock=clock)  # type: ignore[arg-type]
+    box = SecretBox(Fernet.generate_key())
+    resolver = keys.KeyResolver(down, lambda: box, ttl=TTL, clock=clock)  # type: ignore[arg-type]
+    resolved, info = Resolved(upstream_auth=None), RequestInfo(model="claude-sonnet-4-6")
+    for n in range(5):
+        with pytest.raises(Refused) as budget_refused:
+            await guard.reserve(resolved, info, "/v1/messages")
+        assert budget_refused.value.status == 503
+        assert budget_refused.value.reason == "budget_unavailable"
+        with pytest.raises(Refused) as limit_refused:
+            await limiter.reserve(resolved, info, "/v1/messages")
+        assert limit_refused.value.status == 503
+        assert limit_refused.value.reason == "rate_limit_unavailable"
+        with pytest.raises(AuthError) as key_refused:  # a key of its own each time
+            await resolver(f"sg-a-key-of-its-own-{n}")
+        assert key_refused.value.status == 503
+    assert down.queries == 15  # every call asked: the database may be back
+    lines = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [  # one per definitions and one per refusing guard, not one per call
+        ("spendgate.fresh", "WARNING", _COULD_NOT_LOAD % "budgets"),
+        ("spendgate.budgets", "ERROR", _BUDGETS_REFUSED),
+        ("spendgate.fresh", "WARNING", _COULD_NOT_LOAD % "rate limits"),
+        (
+            "spendgate.limits",
+            "ERROR",
+            "rate limit check failed, refusing the call: OperationalError",
+        ),
+        ("spendgate.fresh", "WARNING", _COULD_NOT_LOAD % "proxy key"),
+    ]
+    caplog.clear()
+    clock.now += EVERY_SECONDS  # the next line says how many were held back
+    with pytest.raises(Refused):
+        await guard.reserve(resolved, info, "/v1/messages")
+    more = " (4 more like this since the last such line)"
+    assert [r.getMessage() for r in caplog.records] == [
+        _COULD_NOT_LOAD % "budgets" + more,
+        _BUDGETS_REFUSED + more,
+    ]
+    await guard.close()
+    await limiter.close()
+    await resolver.close()
+
+
+async def test_a_failed_load_is_logged_once_per_window_and_the_first_that_works_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "spendgate.fresh")
+    loader, clock = Loader(), Clock()
+    fresh = _fresh(loader, clock)
+    assert await fresh.get() == 1
+    loader.failing = OSError("database is down")
+    for _ in range(3):  # background reloads, a retry interval apart, all failing
+        clock.now += 1 if loader.calls > 1 else TTL * REFRESH_AHEAD
+        assert await fresh.get() == 1
+        await _settled()
+    assert loader.calls == 4
+    clock.now += 0.5  # stale now: calls wait for loads of their own, which fail
+    for _ in range(3):
+        with pytest.raises(OSError, match="database is down"):
+            await fresh.get()
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not reload the test definitions in the background (OSError); the copy "
+        "held is used until it is 10s old, then calls wait for the database"
+    ]
+    caplog.clear()
+    clock.now += EVERY_SECONDS
+    with pytest.raises(OSError, match="database is down"):
+        await fresh.get()
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not load the test definitions (OSError); the calls waiting for it failed, "
+        "and the next call tries again (5 more like this since the last such line)"
+    ]
+    caplog.clear()
+    loader.failing = None
+    assert await fresh.get() == 9
+    clock.now += TTL
+    assert await fresh.get() == 10
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "loaded the test definitions again after 7 failed loads")
+    ]
+
+
+def test_every_lets_a_line_through_once_per_window_and_counts_the_rest() -> None:
+    clock = Clock()
+    every = Every(10.0, clock)
+    assert every.due() == 0
+    clock.now += 9.9
+    assert [every.due() for _ in range(3)] == [None, None, None]
+    clock.now += 0.1
+    assert every.due() == 3
+    assert every.due() is None
+    clock.now += 60
+    assert every.due() == 1
+    assert held_back(0) == "" and held_back(2) == " (2 more like this since the last such line)"

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -512,6 +513,30 @@ def test_sdk_sees_rate_limit_error_with_retry_after(
     sqlite_gateway.flush()
     rows = httpx.get(f"{sqlite_gateway.url}/api/requests").json()["data"]
     assert sorted((r["status_code"], r["error_type"]) for r in rows)[-1] == (429, "rate_limited")
+
+
+def test_calls_are_refused_with_a_503_while_limits_cannot_be_read(
+    sqlite_gateway: GatewayServer, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    key = _create_key(sqlite_gateway.url)
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=0)
+    db = sqlite3.connect(tmp_path / "spendgate.db")
+    db.execute("ALTER TABLE rate_limits RENAME TO rate_limits_away")
+    db.commit()
+    try:
+        for _ in range(3):
+            with pytest.raises(anthropic.InternalServerError) as refused:
+                client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+            assert refused.value.status_code == 503
+            error = refused.value.body["error"]  # type: ignore[index]
+            assert error["type"] == "api_error"
+            assert error["message"].startswith("spendgate: cannot check rate limits")
+        assert upstream.served == []  # fail closed: nothing was forwarded
+    finally:
+        db.execute("ALTER TABLE rate_limits_away RENAME TO rate_limits")
+        db.commit()
+        db.close()
+    assert client.messages.create(model=MODEL, max_tokens=16, messages=HI).id  # type: ignore[arg-type]
 
 
 def test_each_user_gets_a_bucket_of_their_own(sqlite_gateway: GatewayServer) -> None:

@@ -41,7 +41,7 @@ import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
 from spendgate.budgets.estimate import worst_case
-from spendgate.budgets.guard import BudgetGuard, budgets_unavailable
+from spendgate.budgets.guard import BudgetGuard
 from spendgate.budgets.model import Budget
 from spendgate.budgets.periods import period_window
 from spendgate.pricing import PriceBook, apply_cost
@@ -382,7 +382,7 @@ class BatchLedger:
 
             outcome = await asyncio.to_thread(self.budgets.transact, work)
         except SQLAlchemyError as exc:
-            raise budgets_unavailable(exc, "batch") from exc
+            raise self.guard.unavailable(exc, "batch") from exc
         if isinstance(outcome, Exhausted):
             raise self.guard.refusal(outcome, at)
         return outcome

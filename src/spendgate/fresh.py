@@ -10,6 +10,10 @@ behind the reload (and the key resolver sent one query per waiting call), every
 when no copy is current (the first call, a copy that could not be reloaded in time,
 or one forgotten by :meth:`Fresh.invalidate` after a change made in this process),
 and calls that wait together share one load.
+
+While the database is down every load fails; that is logged at most once per
+:data:`~spendgate.logs.EVERY_SECONDS` for a set of values (:class:`Notices`), and
+so is the first load that works again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from spendgate.logs import EVERY_SECONDS, Every, held_back
+
 log = logging.getLogger("spendgate.fresh")
 
 T = TypeVar("T")
@@ -31,6 +37,18 @@ REFRESH_AHEAD = 0.75
 # (at most a second): a database that is down is not asked once per call.
 _RETRY_SHARE = 0.1
 _RETRY_MAX = 1.0
+
+
+class Notices:
+    """What a set of :class:`Fresh` values logs (the key resolver's, one per key, share
+    one): a failed load, and a load that worked after failures, each at most once per
+    ``seconds``."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, seconds: float = EVERY_SECONDS
+    ) -> None:
+        self.failed = Every(seconds, clock)
+        self.back = Every(seconds, clock)
 
 
 class Fresh(Generic[T]):
@@ -49,6 +67,7 @@ class Fresh(Generic[T]):
         what: str,
         clock: Callable[[], float] = time.monotonic,
         on_load: Callable[[T], None] | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self._load = load
         self.ttl = ttl
@@ -64,6 +83,8 @@ class Fresh(Generic[T]):
         self._task_started = 0.0
         self._task_generation = 0
         self._retry_at = float("-inf")
+        self._notices = notices if notices is not None else Notices(clock)
+        self._failures = 0  # loads failed since the last that worked
 
     def invalidate(self) -> None:
         """Forget the copy: the next call waits for a load started after this."""
@@ -118,14 +139,41 @@ class Fresh(Generic[T]):
         # for a load was cancelled nobody else would; asyncio would log it as never
         # retrieved. The calls that still wait get it raised.
         exc = task.exception()
-        if exc is not None and background:
+        if exc is None:
+            if self._failures:
+                failures, self._failures = self._failures, 0
+                held = self._notices.back.due()
+                if held is not None:
+                    log.info(
+                        "loaded the %s again after %d failed load%s%s",
+                        self.what,
+                        failures,
+                        "" if failures == 1 else "s",
+                        held_back(held),
+                    )
+            return
+        self._failures += 1
+        if background:
             self._retry_at = self._clock() + min(_RETRY_MAX, self.ttl * _RETRY_SHARE)
+        held = self._notices.failed.due()
+        if held is None:
+            return
+        if background:
             log.warning(
                 "could not reload the %s in the background (%s); the copy held is used "
-                "until it is %.0fs old, then calls wait for the database",
+                "until it is %.0fs old, then calls wait for the database%s",
                 self.what,
                 type(exc).__name__,
                 self.ttl,
+                held_back(held),
+            )
+        else:
+            log.warning(
+                "could not load the %s (%s); the calls waiting for it failed, and the "
+                "next call tries again%s",
+                self.what,
+                type(exc).__name__,
+                held_back(held),
             )
 
     async def _run(self, started: float, generation: int) -> T:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from spendgate.fresh import Fresh
+from spendgate.fresh import Fresh, Notices
 from spendgate.proxy.auth import AuthError, ProxyKeyGrant, fingerprint
 from spendgate.records import utcnow
 from spendgate.storage.keys import KeyRow, KeyStore, NewKey
@@ -152,6 +152,8 @@ class KeyResolver:
         # Digests by presented key: a SHA-256 set-up costs a few µs a call (OpenSSL 3).
         # Bounded, so a flood of random keys cannot grow it.
         self._digest = functools.lru_cache(maxsize=MAX_CACHED)(hash_key)
+        # One set of log lines for all keys: an outage fails every key's load.
+        self._notices = Notices(clock)
 
     def invalidate(self) -> None:
         """Forget every cached key (after a revocation made in this process)."""
@@ -177,6 +179,7 @@ class KeyResolver:
                 ttl=self.ttl,
                 what="proxy key",
                 clock=self._clock,
+                notices=self._notices,
             )
         return entry
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -32,6 +34,48 @@ def _mask(match: re.Match[str]) -> str:
     if match["url"]:
         return match["url"] + "***@"
     return match["keep"] + "***"
+
+
+# How often a line that every call in an outage would log is written at most.
+EVERY_SECONDS = 10.0
+
+
+class Every:
+    """At most one log line per ``seconds``, counting the ones held back.
+
+    While the database is down every call is refused, and a line per call (thousands
+    a second) would flood the log and slow the gateway down. ::
+
+        held = every.due()
+        if held is not None:
+            log.error("budget check failed: %s%s", reason, held_back(held))
+    """
+
+    def __init__(
+        self, seconds: float = EVERY_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._next = float("-inf")
+        self._held = 0
+
+    def due(self) -> int | None:
+        """None if a line was written less than ``seconds`` ago (this one is counted);
+        else how many were held back since that line."""
+        now = self._clock()
+        if now < self._next:
+            self._held += 1
+            return None
+        held, self._held = self._held, 0
+        self._next = now + self.seconds
+        return held
+
+
+def held_back(count: int) -> str:
+    """What a line says of the lines :class:`Every` held back before it."""
+    if not count:
+        return ""
+    return f" ({count} more like this since the last such line)"
 
 
 class JsonFormatter(logging.Formatter):

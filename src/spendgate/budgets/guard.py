@@ -65,6 +65,7 @@ from spendgate.budgets.estimate import worst_case
 from spendgate.budgets.model import Budget, BudgetIndex, Period
 from spendgate.budgets.periods import PeriodWindow, period_window
 from spendgate.fresh import Fresh
+from spendgate.logs import Every, held_back
 from spendgate.money import format_usd
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy.auth import Resolved
@@ -182,18 +183,6 @@ class _Refusal:
     usage: Counters
 
 
-def budgets_unavailable(exc: SQLAlchemyError, what: str) -> Refused:
-    """The 503 for a call (or batch) refused because budgets cannot be checked: fail closed."""
-    log.error("budget check failed, refusing the %s: %s", what, type(exc).__name__)
-    return Refused(
-        503,
-        "api_error",
-        "spendgate: cannot check budgets because the database is unavailable; "
-        "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
-        reason="budget_unavailable",
-    )
-
-
 def _usd(nanos: int) -> str:
     return "$" + format_usd(nanos, 6)
 
@@ -249,6 +238,7 @@ class BudgetGuard:
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self._last_round = float("-inf")
+        self._unavailable = Every(clock=clock)
 
     def invalidate(self) -> None:
         """Forget the cached definitions (after a change made in this process)."""
@@ -316,7 +306,7 @@ class BudgetGuard:
         except Exhausted as full:
             raise self.refusal(full, at) from None
         except SQLAlchemyError as exc:
-            raise budgets_unavailable(exc, "call") from exc
+            raise self.unavailable(exc, "call") from exc
 
     def _take(self, claims: list[Claim], amount: int) -> bool:
         """Take ``amount`` from this process's leases on every claim, or from none."""
@@ -351,6 +341,26 @@ class BudgetGuard:
         self._requests.append(_Request(claims, amount, future))
         self._kick()
         return await future
+
+    def unavailable(self, exc: SQLAlchemyError, what: str) -> Refused:
+        """The 503 for a call (or batch) refused because budgets cannot be checked: fail
+        closed. Logged at most every :data:`~spendgate.logs.EVERY_SECONDS`: in an outage
+        every call comes here."""
+        held = self._unavailable.due()
+        if held is not None:
+            log.error(
+                "budget check failed, refusing the %s: %s%s",
+                what,
+                type(exc).__name__,
+                held_back(held),
+            )
+        return Refused(
+            503,
+            "api_error",
+            "spendgate: cannot check budgets because the database is unavailable; "
+            "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
+            reason="budget_unavailable",
+        )
 
     def refusal(self, full: Exhausted, at: datetime) -> Refused:
         """The 429 for a full budget: names it, its spend and limit, and when it resets."""

@@ -48,6 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from spendgate.budgets.estimate import BYTES_PER_TOKEN, MISSING_MAX_TOKENS
 from spendgate.fresh import Fresh
 from spendgate.limits.model import METRICS, RateLimit, unit_name
+from spendgate.logs import Every, held_back
 from spendgate.proxy.auth import Resolved
 from spendgate.proxy.errors import Refused
 from spendgate.proxy.forward import RequestInfo
@@ -262,6 +263,7 @@ class LimitGuard:
         self._taking = 0  # calls' database takes in flight (shutdown waits for them)
         self._closing = False
         self.stats = LimitStats()
+        self._unavailable = Every(clock=clock)
 
     def invalidate(self) -> None:
         """Forget the cached definitions (after a change made in this process)."""
@@ -302,13 +304,36 @@ class LimitGuard:
 
     async def reserve(self, resolved: Resolved, info: RequestInfo, path: str) -> LimitHold | None:
         """Take the call from every applicable bucket; :class:`Refused` (429) if one is full."""
-        charges = self.charges_for(await self.limits(), resolved, info)
+        try:
+            limits = await self.limits()
+        except SQLAlchemyError as exc:
+            raise self.unavailable(exc) from exc
+        charges = self.charges_for(limits, resolved, info)
         if not charges:
             return None
         if self._take_from_leases(charges):
             self.stats.from_leases += 1
             return LimitHold(charges, (True,) * len(charges))
         return await self._take_in_database(charges)
+
+    def unavailable(self, exc: SQLAlchemyError) -> Refused:
+        """The 503 for a call refused because rate limits cannot be checked: fail
+        closed. Logged at most every :data:`~spendgate.logs.EVERY_SECONDS`: in an outage
+        every call comes here."""
+        held = self._unavailable.due()
+        if held is not None:
+            log.error(
+                "rate limit check failed, refusing the call: %s%s",
+                type(exc).__name__,
+                held_back(held),
+            )
+        return Refused(
+            503,
+            "api_error",
+            "spendgate: cannot check rate limits because the database is unavailable; "
+            "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
+            reason="rate_limit_unavailable",
+        )
 
     def _take_from_leases(self, charges: list[Charge]) -> bool:
         """Take every charge from this process's leases, or none of them."""
@@ -428,14 +453,7 @@ class LimitGuard:
                 self._hold(slot, charge)
             if isinstance(exc, RateLimited):
                 raise refusal(exc, now_us) from None
-            log.error("rate limit check failed, refusing the call: %s", type(exc).__name__)
-            raise Refused(
-                503,
-                "api_error",
-                "spendgate: cannot check rate limits because the database is unavailable; "
-                "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
-                reason="rate_limit_unavailable",
-            ) from exc
+            raise self.unavailable(exc) from exc
         finally:
             if not handed_over:
                 self._taking -= 1
