@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -472,6 +473,40 @@ def test_upstream_unreachable_is_502_in_anthropic_shape(tmp_path: Any) -> None:
         assert "SPENDGATE_UPSTREAM_URL" in body["error"]["message"]
         (rec,) = records(gw)
         assert rec["error_type"] == "upstream_unreachable"
+
+
+def test_a_fault_of_the_gateways_own_is_a_shaped_500_recorded_and_logged_once(
+    sqlite_gateway: GatewayServer,
+    upstream: FakeUpstream,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR)
+
+    async def faulty(headers: Any) -> Any:
+        raise RuntimeError("an injected fault")
+
+    monkeypatch.setattr(sqlite_gateway.app.proxy.authenticator, "resolve", faulty)
+    for _ in range(3):
+        with pytest.raises(anthropic.InternalServerError) as info:
+            sdk(sqlite_gateway).messages.create(
+                model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+            )
+        assert info.value.status_code == 500
+        error = info.value.response.json()["error"]
+        assert error["type"] == "api_error"
+        assert error["message"].startswith("spendgate: the gateway failed to handle this call")
+    assert upstream.served == []
+    monkeypatch.undo()
+    rows = records_once_written(sqlite_gateway)
+    assert len(rows) == 3
+    assert {(r["status_code"], r["error_type"], r["billable"]) for r in rows} == {
+        (500, "gateway_error", False)
+    }
+    faults = [r for r in caplog.records if "failed to handle a call" in r.getMessage()]
+    assert len(faults) == 1  # a fault may hit every call: logged once per 10 s
+    assert faults[0].exc_info is not None and "an injected fault" in str(faults[0].exc_info[1])
+    assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
 
 
 def test_upstream_cookies_are_not_kept_between_calls(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, Protocol
 import aiohttp
 import orjson
 
+from spendgate.logs import Every, held_back
 from spendgate.proxy.auth import OUR_HEADERS, Authenticator, AuthError, Resolved
 from spendgate.proxy.capture import Captured, JsonCapture, SseCapture
 from spendgate.proxy.errors import Refused, send_error
@@ -267,6 +268,7 @@ class Proxy:
         self.batches: BatchHook | None = None
         # Calls being handled now (graceful shutdown and flush wait for zero).
         self.in_flight = 0
+        self._faults = Every()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -279,6 +281,12 @@ class Proxy:
         except ClientGone:
             record.complete = False
             record.error_type = record.error_type or "client_disconnected"
+        except OSError:
+            raise  # the client has gone (ASGI 2.4: send() raises): the server knows
+        except Exception:
+            if record.status_code is not None:
+                raise  # the upstream's answer has begun: recorded as it stands
+            await self._failed(send, record)
         finally:
             self.in_flight -= 1
             if record.status_code is not None:
@@ -396,6 +404,32 @@ class Proxy:
             await self._relay(resp, send, record, receive if watch else None, batch)
         finally:
             resp.release()
+
+    async def _failed(self, send: Send, record: CallRecord) -> None:
+        """A fault of spendgate's own before any answer: the client gets a 500 in
+        Anthropic's shape (the SDKs retry it) and the call is recorded, not lost. The
+        traceback is logged at most every :data:`~spendgate.logs.EVERY_SECONDS`: a
+        fault may hit every call."""
+        held = self._faults.due()
+        if held is not None:
+            log.exception(
+                "spendgate failed to handle a call to %s %s%s",
+                record.method,
+                record.endpoint,
+                held_back(held),
+            )
+        message = (
+            "spendgate: the gateway failed to handle this call (a fault of its own, in "
+            "its log); retry, and report it if it persists"
+        )
+        record.status_code = 500
+        record.error_type = "gateway_error"
+        record.error_message = message
+        record.complete = False
+        if record.forwarded_at is None:
+            record.billable = False  # never reached the upstream: nothing to bill
+        with contextlib.suppress(OSError):  # the client may have gone meanwhile
+            record.request_id = await send_error(send, 500, "api_error", message)
 
     async def _upstream_failed(
         self, send: Send, record: CallRecord, status: int, error_type: str, what: str
