@@ -17,9 +17,9 @@ from sqlalchemy.exc import OperationalError
 
 from spendgate import keys
 from spendgate.budgets.guard import BudgetGuard
-from spendgate.fresh import REFRESH_AHEAD, Fresh
+from spendgate.fresh import REFRESH_AHEAD, Fresh, Notices
 from spendgate.limits.guard import LimitGuard
-from spendgate.logs import EVERY_SECONDS, Every, held_back
+from spendgate.logs import EVERY_SECONDS, Every, describe
 from spendgate.pricing import PriceBook
 from spendgate.proxy.auth import AuthError, Resolved
 from spendgate.proxy.errors import Refused
@@ -264,7 +264,10 @@ async def test_a_failed_background_load_keeps_the_copy_until_it_is_stale(
     assert await fresh.get() == 1
     await _settled()
     assert loader.calls == 2
-    assert "could not reload the test definitions in the background (OSError)" in caplog.text
+    assert (
+        "could not reload the test definitions in the background (OSError: database is down)"
+        in caplog.text
+    )
     for _ in range(20):  # not asked again on every call while it is down
         assert await fresh.get() == 1
     await _settled()
@@ -366,13 +369,13 @@ async def test_budget_and_limit_definitions_are_reloaded_without_holding_calls(
     await limiter.close()
 
 
+_DOWN = "OperationalError: database is down"  # the class, and what the driver said
 _COULD_NOT_LOAD = (
-    "could not load the %s (OperationalError); the calls waiting for it failed, "
+    f"could not load the %s ({_DOWN}); the calls waiting for it failed, "
     "and the next call tries again"
 )
-
-_BUDGETS_REFUSED = "budget check failed, refusing the call: OperationalError"
-_LIMITS_REFUSED = "rate limit check failed, refusing the call: OperationalError"
+_BUDGETS_REFUSED = f"budget check failed, refusing the call: {_DOWN}"
+_LIMITS_REFUSED = f"rate limit check failed, refusing the call: {_DOWN}"
 
 
 class _DatabaseDown:
@@ -416,18 +419,14 @@ async def test_an_outage_refuses_calls_with_503s_and_logs_once_per_window(
         ("spendgate.fresh", "WARNING", _COULD_NOT_LOAD % "budgets"),
         ("spendgate.budgets", "ERROR", _BUDGETS_REFUSED),
         ("spendgate.fresh", "WARNING", _COULD_NOT_LOAD % "rate limits"),
-        (
-            "spendgate.limits",
-            "ERROR",
-            "rate limit check failed, refusing the call: OperationalError",
-        ),
+        ("spendgate.limits", "ERROR", _LIMITS_REFUSED),
         ("spendgate.fresh", "WARNING", _COULD_NOT_LOAD % "proxy key"),
     ]
     caplog.clear()
     clock.now += EVERY_SECONDS  # the next line says how many were held back
     with pytest.raises(Refused):
         await guard.reserve(resolved, info, "/v1/messages")
-    more = " (4 more like this since the last such line)"
+    more = " (4 more like this in the 10 s before)"
     assert [r.getMessage() for r in caplog.records] == [
         _COULD_NOT_LOAD % "budgets" + more,
         _BUDGETS_REFUSED + more,
@@ -455,16 +454,17 @@ async def test_a_failed_load_is_logged_once_per_window_and_the_first_that_works_
         with pytest.raises(OSError, match="database is down"):
             await fresh.get()
     assert [r.getMessage() for r in caplog.records] == [
-        "could not reload the test definitions in the background (OSError); the copy "
-        "held is used until it is 10s old, then calls wait for the database"
+        "could not reload the test definitions in the background (OSError: database is "
+        "down); the copy held is used until it is 10s old, then calls wait for the database"
     ]
     caplog.clear()
     clock.now += EVERY_SECONDS
     with pytest.raises(OSError, match="database is down"):
         await fresh.get()
     assert [r.getMessage() for r in caplog.records] == [
-        "could not load the test definitions (OSError); the calls waiting for it failed, "
-        "and the next call tries again (5 more like this since the last such line)"
+        "could not load the test definitions (OSError: database is down); the calls "
+        "waiting for it failed, and the next call tries again (5 more like this in the "
+        "12 s before)"
     ]
     caplog.clear()
     loader.failing = None
@@ -476,15 +476,81 @@ async def test_a_failed_load_is_logged_once_per_window_and_the_first_that_works_
     ]
 
 
-def test_every_lets_a_line_through_once_per_window_and_counts_the_rest() -> None:
+async def test_the_log_never_ends_on_a_failure_that_is_over(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two short outages within the window: the second failure's line is held back, and
+    so is the line of the load that works after it; the first outage's pair is written."""
+    caplog.set_level(logging.INFO, "spendgate.fresh")
+    loader, clock = Loader(), Clock()
+    notices = Notices(clock)
+    keys_ = [Fresh(loader, ttl=TTL, what="proxy key", clock=clock, notices=notices) for _ in "ab"]
+    for _ in range(2):  # two outages
+        loader.failing = OSError("database is down")
+        for fresh in keys_:
+            fresh.invalidate()  # no copy held: a call waits for a load
+            with pytest.raises(OSError):
+                await fresh.get()
+        loader.failing = None
+        clock.now += 1
+        for fresh in keys_:
+            await fresh.get()
+        clock.now += 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not load the proxy key (OSError: database is down); the calls waiting for "
+        "it failed, and the next call tries again",
+        "loaded the proxy key again after 1 failed load",
+    ]
+    caplog.clear()
+    clock.now += EVERY_SECONDS  # a third outage, after the window: both lines again
+    loader.failing = OSError("database is down")
+    keys_[0].invalidate()
+    with pytest.raises(OSError):
+        await keys_[0].get()
+    loader.failing = None
+    await keys_[0].get()
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not load the proxy key (OSError: database is down); the calls waiting for "
+        "it failed, and the next call tries again (3 more like this in the 14 s before)",
+        "loaded the proxy key again after 1 failed load",
+    ]
+
+
+def test_every_writes_a_line_once_per_window_and_counts_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "spendgate.test")
+    logger = logging.getLogger("spendgate.test")
     clock = Clock()
     every = Every(10.0, clock)
-    assert every.due() == 0
+    assert every.log(logger, logging.ERROR, "down: %s", "refused")
     clock.now += 9.9
-    assert [every.due() for _ in range(3)] == [None, None, None]
+    assert [every.log(logger, logging.ERROR, "down: %s", "refused") for _ in range(3)] == [
+        False,
+        False,
+        False,
+    ]
     clock.now += 0.1
-    assert every.due() == 3
-    assert every.due() is None
+    assert every.log(logger, logging.ERROR, "down: %s", "refused")
+    assert not every.log(logger, logging.ERROR, "down: %s", "refused")
     clock.now += 60
-    assert every.due() == 1
-    assert held_back(0) == "" and held_back(2) == " (2 more like this since the last such line)"
+    assert every.log(logger, logging.WARNING, "down: %s", "refused")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "down: refused"),
+        ("ERROR", "down: refused (3 more like this in the 10 s before)"),
+        ("WARNING", "down: refused (1 more like this in the 60 s before)"),
+    ]
+
+
+def test_describe_says_what_the_driver_said_without_secrets() -> None:
+    wrapped = OperationalError(
+        "SELECT 1",
+        {},
+        ConnectionRefusedError(
+            "connection to postgresql://spendgate:hunter2hunter2@db:5432/x refused\n  Is it up?"
+        ),
+    )
+    assert describe(wrapped) == (
+        "OperationalError: connection to postgresql://spendgate:***@db:5432/x refused Is it up?"
+    )
+    assert describe(TimeoutError()) == "TimeoutError"

@@ -536,6 +536,11 @@ def test_calls_are_refused_with_a_503_while_limits_cannot_be_read(
         db.execute("ALTER TABLE rate_limits_away RENAME TO rate_limits")
         db.commit()
         db.close()
+    sqlite_gateway.flush()
+    rows = httpx.get(f"{sqlite_gateway.url}/api/requests").json()["data"]
+    assert [(r["status_code"], r["error_type"]) for r in rows] == [
+        (503, "rate_limit_unavailable")
+    ] * 3
     assert client.messages.create(model=MODEL, max_tokens=16, messages=HI).id  # type: ignore[arg-type]
 
 
@@ -682,6 +687,25 @@ def test_budget_refusal_gives_the_rate_limit_back(sqlite_gateway: GatewayServer)
     with pytest.raises(anthropic.RateLimitError) as refused:
         client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
     assert "exhausted" in refused.value.message
+    assert _bucket(sqlite_gateway, limit["id"])["usage"]["requests"]["in_use"] == 0
+
+
+def test_a_fault_in_the_budget_check_gives_the_rate_limit_back(
+    sqlite_gateway: GatewayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = _create_key(sqlite_gateway.url)
+    limit = _create_limit(sqlite_gateway.url, scope="key", value=key["id"], requests_per_minute=5)
+    governance = sqlite_gateway.app.governance
+    assert governance is not None and governance.guard is not None
+
+    async def faulty(*args: Any) -> Any:
+        raise RuntimeError("an injected fault")
+
+    monkeypatch.setattr(governance.guard, "reserve", faulty)
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=0)
+    with pytest.raises(anthropic.InternalServerError) as failed:
+        client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    assert failed.value.status_code == 500
     assert _bucket(sqlite_gateway, limit["id"])["usage"]["requests"]["in_use"] == 0
 
 

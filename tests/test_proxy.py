@@ -15,8 +15,10 @@ import httpx
 import httpx2
 import pytest
 
+from spendgate.proxy import forward
 from spendgate.proxy.auth import Authenticator, fingerprint
 from spendgate.proxy.forward import ClientGone, Proxy
+from spendgate.proxy.upstream import UpstreamClient
 from spendgate.records import CallRecord
 from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.upstream import FakeUpstream
@@ -486,27 +488,80 @@ def test_a_fault_of_the_gateways_own_is_a_shaped_500_recorded_and_logged_once(
     async def faulty(headers: Any) -> Any:
         raise RuntimeError("an injected fault")
 
-    monkeypatch.setattr(sqlite_gateway.app.proxy.authenticator, "resolve", faulty)
-    for _ in range(3):
-        with pytest.raises(anthropic.InternalServerError) as info:
-            sdk(sqlite_gateway).messages.create(
-                model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
-            )
-        assert info.value.status_code == 500
-        error = info.value.response.json()["error"]
-        assert error["type"] == "api_error"
-        assert error["message"].startswith("spendgate: the gateway failed to handle this call")
+    async def timed_out(headers: Any) -> Any:
+        raise TimeoutError  # an OSError: not the client gone, a fault all the same
+
+    proxy = sqlite_gateway.app.proxy
+    for fault in (faulty, faulty, faulty, timed_out, timed_out):
+        monkeypatch.setattr(proxy.authenticator, "resolve", fault)
+        _assert_gateway_fault(sqlite_gateway)
     assert upstream.served == []
     monkeypatch.undo()
     rows = records_once_written(sqlite_gateway)
-    assert len(rows) == 3
+    assert len(rows) == 5
     assert {(r["status_code"], r["error_type"], r["billable"]) for r in rows} == {
         (500, "gateway_error", False)
     }
     faults = [r for r in caplog.records if "failed to handle a call" in r.getMessage()]
-    assert len(faults) == 1  # a fault may hit every call: logged once per 10 s
-    assert faults[0].exc_info is not None and "an injected fault" in str(faults[0].exc_info[1])
+    # A fault may hit every call: each kind is logged once per 10 s, with its traceback.
+    assert [r.getMessage() for r in faults] == [
+        "spendgate failed to handle a call to POST /v1/messages: RuntimeError: an injected fault",
+        "spendgate failed to handle a call to POST /v1/messages: TimeoutError",
+    ]
+    assert all(r.exc_info is not None for r in faults)
     assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
+
+
+def _assert_gateway_fault(gateway: GatewayServer) -> None:
+    with pytest.raises(anthropic.InternalServerError) as info:
+        sdk(gateway).messages.create(
+            model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    assert info.value.status_code == 500
+    error = info.value.response.json()["error"]
+    assert error["type"] == "api_error"
+    assert error["message"].startswith("spendgate: the gateway failed to handle this call")
+
+
+def test_a_fault_under_a_budget_settles_it_by_whether_the_call_was_forwarded(
+    sqlite_gateway: GatewayServer, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forwarded, the upstream may have billed the call: it stays unpriced and the budget
+    is charged its reservation. Not forwarded, it is not billable and costs nothing."""
+    created = httpx.post(
+        f"{sqlite_gateway.url}/api/budgets",
+        json={"scope": "global", "limit_usd": "1000", "period": "monthly"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    report_url = f"{sqlite_gateway.url}/api/budgets/{created.json()['id']}"
+
+    def fault(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("an injected fault")
+
+    monkeypatch.setattr(forward, "upstream_headers", fault)  # before the call is forwarded
+    _assert_gateway_fault(sqlite_gateway)
+    monkeypatch.undo()
+    (before,) = records_once_written(sqlite_gateway)
+    assert (before["billable"], before["pricing_status"], before["cost_usd"]) == (
+        False,
+        "not_billable",
+        "0.000000000",
+    )
+    sqlite_gateway.flush()
+    assert httpx.get(report_url, timeout=10).json()["spent_usd"] == "0.000000000"
+
+    monkeypatch.setattr(UpstreamClient, "handles", staticmethod(fault))  # once forwarded
+    _assert_gateway_fault(sqlite_gateway)
+    monkeypatch.undo()
+    after = [r for r in records(sqlite_gateway) if r["id"] != before["id"]]
+    assert [(r["error_type"], r["billable"], r["pricing_status"]) for r in after] == [
+        ("gateway_error", True, "unpriced")
+    ]
+    sqlite_gateway.flush()
+    spent = httpx.get(report_url, timeout=10).json()["spent_usd"]
+    assert spent != "0.000000000"  # charged its reservation: the worst case
+    assert upstream.served == []
 
 
 def test_upstream_cookies_are_not_kept_between_calls(tmp_path: Path) -> None:

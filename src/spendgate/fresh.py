@@ -13,7 +13,7 @@ and calls that wait together share one load.
 
 While the database is down every load fails; that is logged at most once per
 :data:`~spendgate.logs.EVERY_SECONDS` for a set of values (:class:`Notices`), and
-so is the first load that works again.
+the first load that works after such a line says so.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from spendgate.logs import EVERY_SECONDS, Every, held_back
+from spendgate.logs import EVERY_SECONDS, Every, describe
 
 log = logging.getLogger("spendgate.fresh")
 
@@ -41,14 +41,14 @@ _RETRY_MAX = 1.0
 
 class Notices:
     """What a set of :class:`Fresh` values logs (the key resolver's, one per key, share
-    one): a failed load, and a load that worked after failures, each at most once per
-    ``seconds``."""
+    one): a failed load at most once per ``seconds``, and the first load that works
+    after such a line was written (so the log never ends on a failure that is over)."""
 
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, seconds: float = EVERY_SECONDS
     ) -> None:
         self.failed = Every(seconds, clock)
-        self.back = Every(seconds, clock)
+        self.reported = False  # a failure line was written since the last "again" line
 
 
 class Fresh(Generic[T]):
@@ -139,42 +139,40 @@ class Fresh(Generic[T]):
         # for a load was cancelled nobody else would; asyncio would log it as never
         # retrieved. The calls that still wait get it raised.
         exc = task.exception()
+        notices = self._notices
         if exc is None:
-            if self._failures:
-                failures, self._failures = self._failures, 0
-                held = self._notices.back.due()
-                if held is not None:
-                    log.info(
-                        "loaded the %s again after %d failed load%s%s",
-                        self.what,
-                        failures,
-                        "" if failures == 1 else "s",
-                        held_back(held),
-                    )
+            failures, self._failures = self._failures, 0
+            if failures and notices.reported:
+                notices.reported = False
+                log.info(
+                    "loaded the %s again after %d failed load%s",
+                    self.what,
+                    failures,
+                    "" if failures == 1 else "s",
+                )
             return
         self._failures += 1
         if background:
             self._retry_at = self._clock() + min(_RETRY_MAX, self.ttl * _RETRY_SHARE)
-        held = self._notices.failed.due()
-        if held is None:
-            return
-        if background:
-            log.warning(
+            written = notices.failed.log(
+                log,
+                logging.WARNING,
                 "could not reload the %s in the background (%s); the copy held is used "
-                "until it is %.0fs old, then calls wait for the database%s",
+                "until it is %.0fs old, then calls wait for the database",
                 self.what,
-                type(exc).__name__,
+                describe(exc),
                 self.ttl,
-                held_back(held),
             )
         else:
-            log.warning(
+            written = notices.failed.log(
+                log,
+                logging.WARNING,
                 "could not load the %s (%s); the calls waiting for it failed, and the "
-                "next call tries again%s",
+                "next call tries again",
                 self.what,
-                type(exc).__name__,
-                held_back(held),
+                describe(exc),
             )
+        notices.reported = notices.reported or written
 
     async def _run(self, started: float, generation: int) -> T:
         try:

@@ -16,7 +16,6 @@ from spendgate.keys import KeyResolver
 from spendgate.limits.guard import LimitGuard, LimitHold
 from spendgate.pricing import PriceBook
 from spendgate.proxy.auth import AuthError, ProxyKeyGrant, Resolved
-from spendgate.proxy.errors import Refused
 from spendgate.proxy.forward import Receive, RequestInfo, Scope
 from spendgate.records import CallRecord
 from spendgate.settings import Settings
@@ -124,9 +123,9 @@ class Governance:
             return None if held is None else Holds(held, None)
         try:
             reservation = await self.guard.reserve(resolved, info, path)
-        except Refused:
+        except BaseException:  # refused, a fault, or the client gone: not forwarded
             if self.limiter is not None:
-                await self.limiter.release(held)  # the call is not forwarded
+                await self.limiter.release(held)
             raise
         if held is None:
             return reservation

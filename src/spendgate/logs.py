@@ -44,11 +44,10 @@ class Every:
     """At most one log line per ``seconds``, counting the ones held back.
 
     While the database is down every call is refused, and a line per call (thousands
-    a second) would flood the log and slow the gateway down. ::
+    a second) would flood the log and slow the gateway down. The next line written
+    says how many were held back, and over how long::
 
-        held = every.due()
-        if held is not None:
-            log.error("budget check failed: %s%s", reason, held_back(held))
+        every.log(log, logging.ERROR, "budget check failed: %s", describe(exc))
     """
 
     def __init__(
@@ -56,26 +55,38 @@ class Every:
     ) -> None:
         self.seconds = seconds
         self._clock = clock
-        self._next = float("-inf")
+        self._last = float("-inf")  # when the last line was written
         self._held = 0
 
-    def due(self) -> int | None:
-        """None if a line was written less than ``seconds`` ago (this one is counted);
-        else how many were held back since that line."""
+    def log(
+        self,
+        logger: logging.Logger,
+        level: int,
+        message: str,
+        *args: object,
+        exc_info: bool = False,
+    ) -> bool:
+        """``logger.log(level, message, *args)`` unless a line was written less than
+        ``seconds`` ago (then it is counted); whether it was written."""
         now = self._clock()
-        if now < self._next:
+        if now - self._last < self.seconds:
             self._held += 1
-            return None
+            return False
         held, self._held = self._held, 0
-        self._next = now + self.seconds
-        return held
+        since, self._last = now - self._last, now
+        if held:
+            message += " (%d more like this in the %.0f s before)"
+            args = (*args, held, since)
+        logger.log(level, message, *args, exc_info=exc_info, stacklevel=2)
+        return True
 
 
-def held_back(count: int) -> str:
-    """What a line says of the lines :class:`Every` held back before it."""
-    if not count:
-        return ""
-    return f" ({count} more like this since the last such line)"
+def describe(exc: BaseException) -> str:
+    """An exception for a log line: its class and what the database driver said (a
+    connection refused, a missing table, a wrong password), secrets masked."""
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    detail = redact(" ".join(str(cause).split()))[:200]
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 class JsonFormatter(logging.Formatter):

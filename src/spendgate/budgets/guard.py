@@ -65,11 +65,11 @@ from spendgate.budgets.estimate import worst_case
 from spendgate.budgets.model import Budget, BudgetIndex, Period
 from spendgate.budgets.periods import PeriodWindow, period_window
 from spendgate.fresh import Fresh
-from spendgate.logs import Every, held_back
+from spendgate.logs import Every, describe
 from spendgate.money import format_usd
 from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy.auth import Resolved
-from spendgate.proxy.errors import Refused
+from spendgate.proxy.errors import Refused, database_unavailable
 from spendgate.proxy.forward import RequestInfo
 from spendgate.records import CallRecord, utcnow
 from spendgate.storage.budgets import BudgetStore, BudgetTx, Claim, Exhausted
@@ -346,21 +346,10 @@ class BudgetGuard:
         """The 503 for a call (or batch) refused because budgets cannot be checked: fail
         closed. Logged at most every :data:`~spendgate.logs.EVERY_SECONDS`: in an outage
         every call comes here."""
-        held = self._unavailable.due()
-        if held is not None:
-            log.error(
-                "budget check failed, refusing the %s: %s%s",
-                what,
-                type(exc).__name__,
-                held_back(held),
-            )
-        return Refused(
-            503,
-            "api_error",
-            "spendgate: cannot check budgets because the database is unavailable; "
-            "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
-            reason="budget_unavailable",
+        self._unavailable.log(
+            log, logging.ERROR, "budget check failed, refusing the %s: %s", what, describe(exc)
         )
+        return database_unavailable("budgets", "budget_unavailable")
 
     def refusal(self, full: Exhausted, at: datetime) -> Refused:
         """The 429 for a full budget: names it, its spend and limit, and when it resets."""

@@ -48,9 +48,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from spendgate.budgets.estimate import BYTES_PER_TOKEN, MISSING_MAX_TOKENS
 from spendgate.fresh import Fresh
 from spendgate.limits.model import METRICS, RateLimit, unit_name
-from spendgate.logs import Every, held_back
+from spendgate.logs import Every, describe
 from spendgate.proxy.auth import Resolved
-from spendgate.proxy.errors import Refused
+from spendgate.proxy.errors import Refused, database_unavailable
 from spendgate.proxy.forward import RequestInfo
 from spendgate.records import CallRecord
 from spendgate.storage.limits import Charge, LimitStore, RateLimited
@@ -320,20 +320,10 @@ class LimitGuard:
         """The 503 for a call refused because rate limits cannot be checked: fail
         closed. Logged at most every :data:`~spendgate.logs.EVERY_SECONDS`: in an outage
         every call comes here."""
-        held = self._unavailable.due()
-        if held is not None:
-            log.error(
-                "rate limit check failed, refusing the call: %s%s",
-                type(exc).__name__,
-                held_back(held),
-            )
-        return Refused(
-            503,
-            "api_error",
-            "spendgate: cannot check rate limits because the database is unavailable; "
-            "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
-            reason="rate_limit_unavailable",
+        self._unavailable.log(
+            log, logging.ERROR, "rate limit check failed, refusing the call: %s", describe(exc)
         )
+        return database_unavailable("rate limits", "rate_limit_unavailable")
 
     def _take_from_leases(self, charges: list[Charge]) -> bool:
         """Take every charge from this process's leases, or none of them."""

@@ -17,6 +17,10 @@ from spendgate.records import new_id
 Send = Any
 
 
+class ClientGone(Exception):
+    """The client closed its connection while we were answering."""
+
+
 class Refused(Exception):
     """The gateway refuses a call before forwarding it (budget, rate limit)."""
 
@@ -79,6 +83,21 @@ async def send_error(
         (b"date", http_date()),
         *(extra_headers or []),
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    except OSError as exc:  # ASGI 2.4: send() raises once the client has gone
+        raise ClientGone from exc
     return request_id
+
+
+def database_unavailable(checking: str, reason: str) -> Refused:
+    """The 503 for a call refused because ``checking`` (budgets, rate limits) cannot be
+    checked: the database is down, and a limit must not switch off during an outage."""
+    return Refused(
+        503,
+        "api_error",
+        f"spendgate: cannot check {checking} because the database is unavailable; "
+        "retry shortly, or check SPENDGATE_DATABASE_URL and GET /health",
+        reason=reason,
+    )

@@ -18,15 +18,17 @@ from typing import Any, NamedTuple, Protocol
 import aiohttp
 import orjson
 
-from spendgate.logs import Every, held_back
+from spendgate.logs import Every, describe
 from spendgate.proxy.auth import OUR_HEADERS, Authenticator, AuthError, Resolved
 from spendgate.proxy.capture import Captured, JsonCapture, SseCapture
-from spendgate.proxy.errors import Refused, send_error
+from spendgate.proxy.errors import ClientGone, Refused, send_error
 from spendgate.proxy.upstream import UpstreamClient, UpstreamError
 from spendgate.records import CallRecord, utcnow
 from spendgate.usage import Usage
 
 log = logging.getLogger("spendgate.proxy")
+# Kinds of fault logged each on a timer of its own; more share one.
+_FAULT_KINDS = 32
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -55,10 +57,6 @@ _READABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
 # Bodies with a known length up to this size are read in one go and sent in one message.
 _SMALL_BODY = 256 * 1024
 _ONE_MS = timedelta(milliseconds=1)  # divides a timedelta into float milliseconds
-
-
-class ClientGone(Exception):
-    """The client closed its connection while we were answering."""
 
 
 class RequestInfo(NamedTuple):
@@ -268,7 +266,7 @@ class Proxy:
         self.batches: BatchHook | None = None
         # Calls being handled now (graceful shutdown and flush wait for zero).
         self.in_flight = 0
-        self._faults = Every()
+        self._faults: dict[type[Exception], Every] = {}  # log lines per kind of fault
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -281,12 +279,10 @@ class Proxy:
         except ClientGone:
             record.complete = False
             record.error_type = record.error_type or "client_disconnected"
-        except OSError:
-            raise  # the client has gone (ASGI 2.4: send() raises): the server knows
-        except Exception:
+        except Exception as exc:
             if record.status_code is not None:
                 raise  # the upstream's answer has begun: recorded as it stands
-            await self._failed(send, record)
+            await self._failed(send, record, exc)
         finally:
             self.in_flight -= 1
             if record.status_code is not None:
@@ -324,20 +320,16 @@ class Proxy:
             try:
                 reservation = await self.reserve(resolved, info, path)
             except Refused as refusal:
-                await send_error(
-                    send,
-                    refusal.status,
-                    refusal.error_type,
-                    refusal.message,
-                    extra_headers=refusal.headers,
-                )
-                record.status_code = refusal.status
-                record.error_type = refusal.reason
-                record.error_message = refusal.message
-                record.billable = False
+                await _refuse(send, record, refusal)
                 return
         try:
             await self._forward(scope, receive, send, record, resolved, info, batch)
+        except ClientGone:
+            raise
+        except Exception:
+            if record.status_code is None:
+                _faulted(record)  # marked before the settlement below prices it
+            raise
         finally:
             if self.settle is not None and reservation is not None:
                 await self.settle(reservation, record)
@@ -405,30 +397,32 @@ class Proxy:
         finally:
             resp.release()
 
-    async def _failed(self, send: Send, record: CallRecord) -> None:
+    async def _failed(self, send: Send, record: CallRecord, exc: Exception) -> None:
         """A fault of spendgate's own before any answer: the client gets a 500 in
         Anthropic's shape (the SDKs retry it) and the call is recorded, not lost. The
-        traceback is logged at most every :data:`~spendgate.logs.EVERY_SECONDS`: a
-        fault may hit every call."""
-        held = self._faults.due()
-        if held is not None:
-            log.exception(
-                "spendgate failed to handle a call to %s %s%s",
-                record.method,
-                record.endpoint,
-                held_back(held),
-            )
+        traceback is logged at most every :data:`~spendgate.logs.EVERY_SECONDS` per kind
+        of fault: one in the path of every call would log a traceback a call."""
+        kind = type(exc) if len(self._faults) < _FAULT_KINDS else Exception
+        every = self._faults.get(kind)
+        if every is None:
+            every = self._faults[kind] = Every()
+        every.log(
+            log,
+            logging.ERROR,
+            "spendgate failed to handle a call to %s %s: %s",
+            record.method,
+            record.endpoint,
+            describe(exc),
+            exc_info=True,
+        )
         message = (
             "spendgate: the gateway failed to handle this call (a fault of its own, in "
             "its log); retry, and report it if it persists"
         )
+        _faulted(record)
         record.status_code = 500
-        record.error_type = "gateway_error"
         record.error_message = message
-        record.complete = False
-        if record.forwarded_at is None:
-            record.billable = False  # never reached the upstream: nothing to bill
-        with contextlib.suppress(OSError):  # the client may have gone meanwhile
+        with contextlib.suppress(ClientGone):  # the client may have gone meanwhile
             record.request_id = await send_error(send, 500, "api_error", message)
 
     async def _upstream_failed(
@@ -439,12 +433,12 @@ class Proxy:
             "is right and reachable from the gateway, or raise SPENDGATE_CONNECT_TIMEOUT / "
             "SPENDGATE_READ_TIMEOUT"
         )
-        record.request_id = await send_error(send, status, error_type, message)
         record.status_code = status
         record.error_type = "upstream_timeout" if status == 504 else "upstream_unreachable"
         record.error_message = message
         record.complete = False
         record.billable = False
+        record.request_id = await send_error(send, status, error_type, message)
 
     async def _relay(
         self,
@@ -647,14 +641,28 @@ async def _read_usage_only(resp: UpstreamResponse, capture: Capture) -> None:
 
 
 async def _refuse(send: Send, record: CallRecord, refusal: Refused) -> None:
-    """Answer a refused call and mark its record (it is not forwarded)."""
-    await send_error(
-        send, refusal.status, refusal.error_type, refusal.message, extra_headers=refusal.headers
-    )
+    """Mark a refused call's record (it is not forwarded; recorded even if the client
+    has gone) and answer it."""
     record.status_code = refusal.status
     record.error_type = refusal.reason
     record.error_message = refusal.message
     record.billable = False
+    await send_error(
+        send, refusal.status, refusal.error_type, refusal.message, extra_headers=refusal.headers
+    )
+
+
+def _faulted(record: CallRecord) -> None:
+    """Mark a call hit by a fault of spendgate's own before any answer began. If it was
+    forwarded the upstream may have billed it: it is left unpriced (a budget charges
+    it its reservation, and it is listed among the unpriced calls); if not, it is not
+    billable."""
+    record.error_type = "gateway_error"
+    record.complete = False
+    if record.forwarded_at is None:
+        record.billable = False
+    elif record.billable:
+        record.pricing_status = "unpriced"
 
 
 async def _disconnected(receive: Receive) -> None:
