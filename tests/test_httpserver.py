@@ -8,6 +8,7 @@ bad requests, app failures, idle connections, slow readers, shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -521,3 +522,27 @@ def test_a_repeated_equal_content_length_passes_with_its_whitespace() -> None:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         data = read_until(sock, b"\r\n\r\nab")
     assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"\r\n\r\nab")
+
+
+def test_a_refused_head_leaves_the_answer_to_the_app_whole() -> None:
+    """A head the server refuses changes nothing: the app's own answer that follows (as
+    spendgate's 500 after a fault) goes out as if it were the first, framed by its
+    length, on a connection that stays usable."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # no length: it would have been chunked
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"connection", b"close"), (b"x-evil", b"a\r\nb: c")],
+                }
+            )
+        await answer(send, 500, b"spendgate's own", [(b"content-length", b"15")])
+
+    with Served(app) as served, served.connect() as sock:
+        for _ in range(2):  # kept alive: the refused head's "connection: close" is gone
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = read_until(sock, b"spendgate's own")
+            assert data.startswith(b"HTTP/1.1 500")
+            assert b"transfer-encoding" not in data.lower() and b"connection: close" not in data

@@ -30,9 +30,11 @@ from spendgate.limits.guard import (
     _Slot,
 )
 from spendgate.limits.model import RateLimit
+from spendgate.proxy import forward
 from spendgate.proxy.auth import Resolved
 from spendgate.proxy.errors import Refused
 from spendgate.proxy.forward import RequestInfo
+from spendgate.proxy.upstream import UpstreamClient
 from spendgate.records import Attribution, CallRecord
 from spendgate.storage import Store
 from spendgate.storage.limits import MINUTE_US, Charge, LimitStore, RateLimited, wait_us
@@ -707,6 +709,38 @@ def test_a_fault_in_the_budget_check_gives_the_rate_limit_back(
         client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
     assert failed.value.status_code == 500
     assert _bucket(sqlite_gateway, limit["id"])["usage"]["requests"]["in_use"] == 0
+
+
+def test_a_fault_gives_the_request_back_only_if_the_call_was_not_forwarded(
+    sqlite_gateway: GatewayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = _create_key(sqlite_gateway.url)
+    limit = _create_limit(
+        sqlite_gateway.url,
+        scope="key",
+        value=key["id"],
+        requests_per_minute=5,
+        output_tokens_per_minute=10_000,
+    )
+    client = anthropic.Anthropic(base_url=sqlite_gateway.url, api_key=key["key"], max_retries=0)
+
+    def fault(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("an injected fault")
+
+    monkeypatch.setattr(forward, "upstream_headers", fault)  # before it is forwarded
+    with pytest.raises(anthropic.InternalServerError):
+        client.messages.create(model=MODEL, max_tokens=600, messages=HI)  # type: ignore[arg-type]
+    monkeypatch.undo()
+    usage = _bucket(sqlite_gateway, limit["id"])["usage"]
+    assert (usage["requests"]["in_use"], usage["output_tokens"]["in_use"]) == (0, 0)
+    monkeypatch.setattr(UpstreamClient, "handles", staticmethod(fault))  # once forwarded
+    with pytest.raises(anthropic.InternalServerError):
+        client.messages.create(model=MODEL, max_tokens=600, messages=HI)  # type: ignore[arg-type]
+    monkeypatch.undo()
+    usage = _bucket(sqlite_gateway, limit["id"])["usage"]
+    # Its usage is unknown: it keeps its estimate, as a budget charges its reservation.
+    assert usage["requests"]["in_use"] == 1
+    assert 590 <= usage["output_tokens"]["in_use"] <= 600  # 600 counted, minus the drain
 
 
 # -- exact under concurrency ------------------------------------------------------------

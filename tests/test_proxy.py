@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import logging
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,10 @@ import httpx
 import httpx2
 import pytest
 
+from spendgate.pricing import PriceBook, apply_cost
 from spendgate.proxy import forward
 from spendgate.proxy.auth import Authenticator, fingerprint
+from spendgate.proxy.errors import Refused, send_error
 from spendgate.proxy.forward import ClientGone, Proxy
 from spendgate.proxy.upstream import UpstreamClient
 from spendgate.records import CallRecord
@@ -558,10 +562,38 @@ def test_a_fault_under_a_budget_settles_it_by_whether_the_call_was_forwarded(
     assert [(r["error_type"], r["billable"], r["pricing_status"]) for r in after] == [
         ("gateway_error", True, "unpriced")
     ]
+    assert "gateway_error" in after[0]["cost_breakdown"]["reason"]
     sqlite_gateway.flush()
     spent = httpx.get(report_url, timeout=10).json()["spent_usd"]
     assert spent != "0.000000000"  # charged its reservation: the worst case
     assert upstream.served == []
+
+    # The upstream answered, but the fault came before the answer's head was sent: the
+    # client gets spendgate's 500, and the call, billed upstream, is left unpriced.
+    monkeypatch.setattr(forward, "_response_headers", fault)
+    _assert_gateway_fault(sqlite_gateway)
+    monkeypatch.undo()
+    assert len(upstream.served) == 1
+    seen = {before["id"], after[0]["id"]}
+    (answered,) = [r for r in records(sqlite_gateway) if r["id"] not in seen]
+    assert (answered["status_code"], answered["error_type"], answered["pricing_status"]) == (
+        500,
+        "gateway_error",
+        "unpriced",
+    )
+    sqlite_gateway.flush()
+    now = httpx.get(report_url, timeout=10).json()["spent_usd"]
+    assert Decimal(now) > Decimal(spent)  # one more worst case
+
+
+def test_a_call_cut_off_by_a_fault_stays_unpriced_when_priced_again() -> None:
+    record = CallRecord(model="claude-sonnet-4-5", billable=True, error_type="gateway_error")
+    apply_cost(PriceBook.load(), record)  # what the writer, a budget and reprice all do
+    assert (record.pricing_status, record.cost_nanousd) == ("unpriced", None)
+    assert record.cost_breakdown is not None and "not known" in record.cost_breakdown["reason"]
+    record = CallRecord(model="claude-sonnet-4-5", billable=False, error_type="gateway_error")
+    apply_cost(PriceBook.load(), record)  # not forwarded: nothing to bill
+    assert (record.pricing_status, record.cost_nanousd) == ("not_billable", 0)
 
 
 def test_upstream_cookies_are_not_kept_between_calls(tmp_path: Path) -> None:
@@ -635,6 +667,51 @@ def _relay_only_proxy() -> Proxy:
         ),
         submit=lambda record: None,
     )
+
+
+def _scope() -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "method": "POST",
+        "path": "/v1/messages",
+        "raw_path": b"/v1/messages",
+        "query_string": b"",
+        "headers": [(b"x-api-key", CLIENT_KEY.encode()), (b"content-type", b"application/json")],
+    }
+
+
+async def _body() -> dict[str, Any]:
+    body = b'{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}'
+    return {"type": "http.request", "body": body, "more_body": False}
+
+
+async def _client_gone(message: dict[str, Any]) -> None:
+    raise ConnectionResetError("the client has gone")  # what an ASGI 2.4 server raises
+
+
+@pytest.mark.parametrize("what", ["refused", "fault"])
+async def test_a_call_whose_client_left_before_its_answer_is_still_recorded(what: str) -> None:
+    recorded: list[CallRecord] = []
+    proxy = _relay_only_proxy()
+    proxy.submit = recorded.append
+
+    async def reserve(*args: Any) -> Any:
+        if what == "refused":
+            raise Refused(503, "api_error", "spendgate: budgets down", reason="budget_unavailable")
+        raise RuntimeError("an injected fault")
+
+    proxy.reserve = reserve
+    await proxy(_scope(), _body, _client_gone)  # nothing escapes to the server
+    (record,) = recorded
+    expected = (503, "budget_unavailable") if what == "refused" else (500, "gateway_error")
+    assert (record.status_code, record.error_type) == expected
+    assert record.complete is False and record.billable is False
+
+
+def test_send_error_says_the_client_has_gone() -> None:
+    with pytest.raises(ClientGone):
+        asyncio.run(send_error(_client_gone, 503, "api_error", "spendgate: down"))
 
 
 @pytest.mark.parametrize("end_known", [True, False])

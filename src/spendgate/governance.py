@@ -135,7 +135,10 @@ class Governance:
         """The proxy's settle hook."""
         if isinstance(reservation, Holds):
             if self.limiter is not None:
-                await self.limiter.settle(reservation.limits, record)
+                if record.forwarded_at is None:  # a fault before forwarding: not a call
+                    await self.limiter.release(reservation.limits)
+                else:
+                    await self.limiter.settle(reservation.limits, record)
             reservation = reservation.budget
         if self.guard is not None and isinstance(reservation, Reservation):
             await self.guard.settle(reservation, record)

@@ -221,11 +221,14 @@ class _Cycle:
             await protocol.drain()
 
     def _start(self, status: int, headers: Any) -> None:
-        self.status = status
+        # All or nothing: a head refused here leaves the cycle as it was, so the app can
+        # still answer (spendgate's own 500 after a fault).
         protocol = self.protocol
         head = [_STATUS.get(status) or _status_line(status)]
         lines = 1
         length: int | None = None
+        keep_alive = self.keep_alive
+        chunked = False
         defaults = protocol.server_state.default_headers  # uvicorn's Config(headers=...)
         for name, value in (*defaults, *headers) if defaults else headers:
             if len(name) in _FRAMING_SIZES:  # lower-cased only when it may be one of them
@@ -238,17 +241,16 @@ class _Cycle:
                 elif lower == b"transfer-encoding":
                     continue  # the framing is this server's (chunked when no length)
                 elif lower == b"connection" and b"close" in value.lower():
-                    self.keep_alive = False
+                    keep_alive = False
                     continue
             head += [name, b": ", value, b"\r\n"]
             lines += 1
-        if length is not None:
-            self._expected = None if self.head_only else length
-        elif not self.head_only and status not in _NO_BODY_STATUS and status >= 200:
-            self.chunked = True
+        if length is None and not self.head_only and status not in _NO_BODY_STATUS:
+            chunked = status >= 200
+        if chunked:
             head.append(b"transfer-encoding: chunked\r\n")
             lines += 1
-        if not self.keep_alive:
+        if not keep_alive:
             head.append(b"connection: close\r\n")
             lines += 1
         head.append(b"\r\n")
@@ -257,6 +259,9 @@ class _Cycle:
         # the whole head finds any (every line ends in exactly one CRLF).
         if data.count(b"\n") != lines + 1 or data.count(b"\r") != lines + 1:
             raise RuntimeError("a header name or value holds a line break")
+        if length is not None:
+            self._expected = None if self.head_only else length
+        self.status, self.chunked, self.keep_alive = status, chunked, keep_alive
         self.started = True
         self._head = data
         # Sent with the first body bytes, or at the end of this loop turn if none come.

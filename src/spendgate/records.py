@@ -30,6 +30,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The error type of a call ended by a fault of spendgate's own before any answer.
+GATEWAY_ERROR = "gateway_error"
+
+
 @dataclass(slots=True)
 class Attribution:
     """Who a call is charged to. Filled from the credential, the proxy key and headers."""
@@ -83,6 +87,12 @@ class CallRecord:
     cost_breakdown: dict[str, Any] | None = None
     pricing_status: PricingStatus = "pending"
     price_book_version: str | None = None
+
+    @property
+    def cut_off_by_a_fault(self) -> bool:
+        """Forwarded, then ended by a fault of spendgate's own before any answer: what
+        Anthropic billed for it is not known."""
+        return self.billable and self.error_type == GATEWAY_ERROR
 
     @property
     def refusal_without_output(self) -> bool:

@@ -473,8 +473,8 @@ class LimitGuard:
         if hold is None or hold.settled:
             return
         hold.settled = True
-        if not hold.counts_tokens:
-            return
+        if not hold.counts_tokens or record.cut_off_by_a_fault:
+            return  # a call whose usage is unknown keeps what it took (its estimate)
         input_tokens, output_tokens = counted_tokens(record)
         settling = [
             (charge, Charge(charge.limit, charge.subject, 1, input_tokens, output_tokens), leased)

@@ -273,6 +273,13 @@ def _no_price(book: PriceBook, status: CostStatus, model: str | None, reason: st
     return Cost(status, None, None, breakdown, book.version)
 
 
+_CUT_OFF = (
+    "a fault of spendgate's own ended this call after it was forwarded (error_type "
+    "gateway_error): its usage, and what Anthropic billed for it, are not known; "
+    "see the gateway's log and Anthropic's usage report"
+)
+
+
 def _unpriced_reason(model: str, at: datetime) -> str:
     return (
         f"no price for {model!r} at {at.date()}; add it in a price file "
@@ -526,14 +533,18 @@ def _fallback_credit_redeemed(usage: Usage) -> bool:
 
 def apply_cost(book: PriceBook, record: CallRecord) -> None:
     """Price a call record in place: cost, cache savings, breakdown, status and book version."""
-    cost = price_usage(
-        book,
-        model=record.model or record.model_requested,
-        usage=record.usage,
-        at=record.created_at,
-        billable=record.billable,
-        refusal=record.refusal_without_output,
-    )
+    if record.cut_off_by_a_fault:  # its usage was never seen
+        model = record.model or record.model_requested
+        cost = _no_price(book, "unpriced", model, _CUT_OFF)
+    else:
+        cost = price_usage(
+            book,
+            model=record.model or record.model_requested,
+            usage=record.usage,
+            at=record.created_at,
+            billable=record.billable,
+            refusal=record.refusal_without_output,
+        )
     record.cost_nanousd = cost.total_nanousd
     record.cache_savings_nanousd = cost.cache_savings_nanousd
     record.cost_breakdown = cost.breakdown

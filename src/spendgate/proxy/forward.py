@@ -23,7 +23,7 @@ from spendgate.proxy.auth import OUR_HEADERS, Authenticator, AuthError, Resolved
 from spendgate.proxy.capture import Captured, JsonCapture, SseCapture
 from spendgate.proxy.errors import ClientGone, Refused, send_error
 from spendgate.proxy.upstream import UpstreamClient, UpstreamError
-from spendgate.records import CallRecord, utcnow
+from spendgate.records import GATEWAY_ERROR, CallRecord, utcnow
 from spendgate.usage import Usage
 
 log = logging.getLogger("spendgate.proxy")
@@ -402,10 +402,10 @@ class Proxy:
         Anthropic's shape (the SDKs retry it) and the call is recorded, not lost. The
         traceback is logged at most every :data:`~spendgate.logs.EVERY_SECONDS` per kind
         of fault: one in the path of every call would log a traceback a call."""
-        kind = type(exc) if len(self._faults) < _FAULT_KINDS else Exception
-        every = self._faults.get(kind)
-        if every is None:
-            every = self._faults[kind] = Every()
+        every = self._faults.get(type(exc))
+        if every is None:  # a new kind: a timer of its own, or the shared one past the cap
+            kind = type(exc) if len(self._faults) < _FAULT_KINDS else Exception
+            every = self._faults.setdefault(kind, Every())
         every.log(
             log,
             logging.ERROR,
@@ -448,7 +448,6 @@ class Proxy:
         receive: Receive | None,
         batch: BatchCall | None = None,
     ) -> None:
-        record.status_code = resp.status
         record.request_id = resp.headers.get("request-id")
         content_type = resp.headers.get("content-type", "")
         encoding = resp.headers.get("content-encoding")
@@ -476,9 +475,12 @@ class Proxy:
             except OSError as exc:
                 # The client went before the head (a timeout on a long call): what the
                 # upstream answered is billed all the same, so its usage is still read.
+                record.status_code = resp.status
                 if capture is not None:
                     await _read_usage_only(resp, capture)
                 raise ClientGone from exc
+            # Set once the head is the server's: before it, a fault is spendgate's 500.
+            record.status_code = resp.status
             await self._relay_body(resp, send, record, capture, receive)
         finally:
             if capture is not None:
@@ -571,7 +573,9 @@ class Proxy:
         try:
             await send({"type": "http.response.start", "status": resp.status, "headers": headers})
         except OSError as exc:
+            record.status_code = resp.status
             raise ClientGone from exc
+        record.status_code = resp.status  # once the head is the server's (see _relay)
         await _send_body(send, changed, more=False)
 
     @staticmethod
@@ -654,15 +658,13 @@ async def _refuse(send: Send, record: CallRecord, refusal: Refused) -> None:
 
 def _faulted(record: CallRecord) -> None:
     """Mark a call hit by a fault of spendgate's own before any answer began. If it was
-    forwarded the upstream may have billed it: it is left unpriced (a budget charges
-    it its reservation, and it is listed among the unpriced calls); if not, it is not
-    billable."""
-    record.error_type = "gateway_error"
+    forwarded the upstream may have billed it: pricing leaves it unpriced
+    (``CallRecord.cut_off_by_a_fault``; a budget charges it its reservation, and it is
+    listed among the unpriced calls); if not, it is not billable."""
+    record.error_type = GATEWAY_ERROR
     record.complete = False
     if record.forwarded_at is None:
         record.billable = False
-    elif record.billable:
-        record.pricing_status = "unpriced"
 
 
 async def _disconnected(receive: Receive) -> None:
