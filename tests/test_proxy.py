@@ -26,6 +26,7 @@ from spendgate.proxy.upstream import UpstreamClient
 from spendgate.records import CallRecord
 from spendgate.testing.gateway import GatewayServer, gateway_settings
 from spendgate.testing.upstream import FakeUpstream
+from spendgate.usage import Usage
 
 CLIENT_KEY = "sk-ant-api03-client-secret-key"
 USAGE = {
@@ -586,14 +587,65 @@ def test_a_fault_under_a_budget_settles_it_by_whether_the_call_was_forwarded(
     assert Decimal(now) > Decimal(spent)  # one more worst case
 
 
-def test_a_call_cut_off_by_a_fault_stays_unpriced_when_priced_again() -> None:
-    record = CallRecord(model="claude-sonnet-4-5", billable=True, error_type="gateway_error")
+@pytest.mark.parametrize(
+    ("fields", "status", "why"),
+    [
+        ({"error_type": "gateway_error"}, "unpriced", "a fault of spendgate's own"),
+        ({"error_type": "gateway_error", "billable": False}, "not_billable", None),
+        ({"error_type": "client_disconnected", "status_code": 200}, "unpriced", "client left"),
+        (
+            {
+                "error_type": "client_disconnected",
+                "status_code": 200,
+                "usage": Usage.from_raw({"input_tokens": 10, "output_tokens": 5}),
+            },
+            "priced",
+            None,
+        ),
+        ({"status_code": 200}, "priced", None),  # no usage, nobody left: zero, as reported
+    ],
+    ids=["fault", "fault-not-forwarded", "gone-unread", "gone-read", "answered"],
+)
+def test_a_call_whose_usage_was_never_seen_stays_unpriced_when_priced_again(
+    fields: dict[str, Any], status: str, why: str | None
+) -> None:
+    record = CallRecord(model="claude-sonnet-4-5", **fields)
     apply_cost(PriceBook.load(), record)  # what the writer, a budget and reprice all do
-    assert (record.pricing_status, record.cost_nanousd) == ("unpriced", None)
-    assert record.cost_breakdown is not None and "not known" in record.cost_breakdown["reason"]
-    record = CallRecord(model="claude-sonnet-4-5", billable=False, error_type="gateway_error")
-    apply_cost(PriceBook.load(), record)  # not forwarded: nothing to bill
-    assert (record.pricing_status, record.cost_nanousd) == ("not_billable", 0)
+    assert record.pricing_status == status
+    if why is not None:
+        assert record.cost_nanousd is None
+        assert record.cost_breakdown is not None and why in record.cost_breakdown["reason"]
+
+
+def test_a_budgeted_call_whose_client_left_before_its_usage_was_read_is_unpriced(
+    sqlite_gateway: GatewayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Billed upstream, usage unseen: left unpriced, and its budget charged the
+    reservation (the budget settles before the record is written: the mark must come
+    first)."""
+    created = httpx.post(
+        f"{sqlite_gateway.url}/api/budgets",
+        json={"scope": "global", "limit_usd": "1000", "period": "monthly"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    monkeypatch.setattr(forward, "_SMALL_BODY", 0)  # an answer too long to read for nobody
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{sqlite_gateway.url}/v1/messages",
+            json={"model": "claude-haiku-4-5", "max_tokens": 50, "messages": []},
+            headers={"x-api-key": CLIENT_KEY, "x-fake-sleep": "1.0"},
+            timeout=httpx.Timeout(10, read=0.3),
+        )
+    (rec,) = records_once_written(sqlite_gateway)
+    assert (rec["status_code"], rec["error_type"], rec["pricing_status"]) == (
+        200,
+        "client_disconnected",
+        "unpriced",
+    )
+    sqlite_gateway.flush()
+    report = httpx.get(f"{sqlite_gateway.url}/api/budgets/{created.json()['id']}").json()
+    assert Decimal(report["spent_usd"]) > 0  # charged its reservation, not $0
 
 
 def test_upstream_cookies_are_not_kept_between_calls(tmp_path: Path) -> None:

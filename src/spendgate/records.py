@@ -32,6 +32,8 @@ def utcnow() -> datetime:
 
 # The error type of a call ended by a fault of spendgate's own before any answer.
 GATEWAY_ERROR = "gateway_error"
+# The error type of a call whose client left before its answer was relayed whole.
+CLIENT_GONE = "client_disconnected"
 
 
 @dataclass(slots=True)
@@ -89,10 +91,32 @@ class CallRecord:
     price_book_version: str | None = None
 
     @property
-    def cut_off_by_a_fault(self) -> bool:
-        """Forwarded, then ended by a fault of spendgate's own before any answer: what
-        Anthropic billed for it is not known."""
-        return self.billable and self.error_type == GATEWAY_ERROR
+    def usage_unknown(self) -> str | None:
+        """Why what Anthropic billed for this call is not known, or None: it was
+        forwarded, then ended by a fault of spendgate's own before any answer, or it was
+        answered but its client left before the usage could be read (an answer too long
+        to read for nobody, or one that did not come within the wait)."""
+        if not self.billable:
+            return None
+        if self.error_type == GATEWAY_ERROR:
+            return (
+                "a fault of spendgate's own ended this call after it was forwarded "
+                "(error_type gateway_error): its usage, and what Anthropic billed for it, "
+                "are not known; see the gateway's log and Anthropic's usage report"
+            )
+        status = self.status_code
+        if (
+            self.error_type == CLIENT_GONE
+            and status is not None
+            and 200 <= status < 300
+            and not self.usage.raw
+        ):
+            return (
+                "its client left before the answer's usage could be read (error_type "
+                "client_disconnected): what Anthropic billed for it is not known; see "
+                "Anthropic's usage report"
+            )
+        return None
 
     @property
     def refusal_without_output(self) -> bool:

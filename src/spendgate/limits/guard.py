@@ -473,7 +473,7 @@ class LimitGuard:
         if hold is None or hold.settled:
             return
         hold.settled = True
-        if not hold.counts_tokens or record.cut_off_by_a_fault:
+        if not hold.counts_tokens or record.usage_unknown is not None:
             return  # a call whose usage is unknown keeps what it took (its estimate)
         input_tokens, output_tokens = counted_tokens(record)
         settling = [

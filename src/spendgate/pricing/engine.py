@@ -273,13 +273,6 @@ def _no_price(book: PriceBook, status: CostStatus, model: str | None, reason: st
     return Cost(status, None, None, breakdown, book.version)
 
 
-_CUT_OFF = (
-    "a fault of spendgate's own ended this call after it was forwarded (error_type "
-    "gateway_error): its usage, and what Anthropic billed for it, are not known; "
-    "see the gateway's log and Anthropic's usage report"
-)
-
-
 def _unpriced_reason(model: str, at: datetime) -> str:
     return (
         f"no price for {model!r} at {at.date()}; add it in a price file "
@@ -533,9 +526,9 @@ def _fallback_credit_redeemed(usage: Usage) -> bool:
 
 def apply_cost(book: PriceBook, record: CallRecord) -> None:
     """Price a call record in place: cost, cache savings, breakdown, status and book version."""
-    if record.cut_off_by_a_fault:  # its usage was never seen
-        model = record.model or record.model_requested
-        cost = _no_price(book, "unpriced", model, _CUT_OFF)
+    unknown = record.usage_unknown
+    if unknown is not None:  # billed upstream, but its usage was never seen
+        cost = _no_price(book, "unpriced", record.model or record.model_requested, unknown)
     else:
         cost = price_usage(
             book,

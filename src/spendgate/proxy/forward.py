@@ -23,7 +23,7 @@ from spendgate.proxy.auth import OUR_HEADERS, Authenticator, AuthError, Resolved
 from spendgate.proxy.capture import Captured, JsonCapture, SseCapture
 from spendgate.proxy.errors import ClientGone, Refused, send_error
 from spendgate.proxy.upstream import UpstreamClient, UpstreamError
-from spendgate.records import GATEWAY_ERROR, CallRecord, utcnow
+from spendgate.records import CLIENT_GONE, GATEWAY_ERROR, CallRecord, utcnow
 from spendgate.usage import Usage
 
 log = logging.getLogger("spendgate.proxy")
@@ -277,8 +277,7 @@ class Proxy:
         try:
             await self._handle(scope, receive, send, record, started)
         except ClientGone:
-            record.complete = False
-            record.error_type = record.error_type or "client_disconnected"
+            _client_gone(record)
         except Exception as exc:
             if record.status_code is not None:
                 raise  # the upstream's answer has begun: recorded as it stands
@@ -325,6 +324,7 @@ class Proxy:
         try:
             await self._forward(scope, receive, send, record, resolved, info, batch)
         except ClientGone:
+            _client_gone(record)  # marked before the settlement below prices it
             raise
         except Exception:
             if record.status_code is None:
@@ -656,10 +656,17 @@ async def _refuse(send: Send, record: CallRecord, refusal: Refused) -> None:
     )
 
 
+def _client_gone(record: CallRecord) -> None:
+    """Mark a call whose client left before its answer was relayed whole (what it was
+    answered is recorded all the same; see ``CallRecord.usage_unknown``)."""
+    record.complete = False
+    record.error_type = record.error_type or CLIENT_GONE
+
+
 def _faulted(record: CallRecord) -> None:
     """Mark a call hit by a fault of spendgate's own before any answer began. If it was
     forwarded the upstream may have billed it: pricing leaves it unpriced
-    (``CallRecord.cut_off_by_a_fault``; a budget charges it its reservation, and it is
+    (``CallRecord.usage_unknown``; a budget charges it its reservation, and it is
     listed among the unpriced calls); if not, it is not billable."""
     record.error_type = GATEWAY_ERROR
     record.complete = False
