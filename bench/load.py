@@ -107,9 +107,9 @@ class Run:
     p50_us: int
     p90_us: int
     p99_us: int
+    p999_us: int
     max_us: int
     errors: int
-    p999_us: int = 0
 
     @property
     def rps(self) -> float:
@@ -170,8 +170,8 @@ def run(url: str, script: Path, *, connections: int, seconds: float) -> Run:
                 p50_us=data["p50_us"],
                 p90_us=data["p90_us"],
                 p99_us=data["p99_us"],
-                max_us=data["max_us"],
                 p999_us=data["p999_us"],
+                max_us=data["max_us"],
                 errors=errors,
             )
     raise LoadError(f"wrk printed no result (exit {out.returncode}): {out.stderr.strip()[-500:]}")
